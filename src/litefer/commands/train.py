@@ -1,0 +1,59 @@
+"""`litefer train`: train a registered model (needs the [train] extra)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import require
+
+
+def add_parser(sub, name: str) -> None:
+    from ..train.config import TrainConfig  # torch-free dataclass
+
+    d = TrainConfig()
+    p = sub.add_parser(name, help="train a model (needs litefer[train])",
+                       description="Train a registered model; resumes from OUT/last.pt if present.")
+    p.add_argument("--model", default=d.model, help="registered architecture (see `litefer models`)")
+    p.add_argument("--data", required=True, help="FER2013 .csv/.csv.gz or a dataset folder")
+    p.add_argument("--out", default=None, help="run directory (default runs/MODEL[.TAG])")
+    p.add_argument("--tag", default=d.tag, help="weight tag, e.g. fer2013")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--class-weights", action="store_true", help="inverse-frequency class weights")
+    p.add_argument("--no-augment", action="store_true", help="disable shift/rotation/zoom/flip")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--train-split", default=d.train_split)
+    p.add_argument("--val-split", default=d.val_split, help="split used for model selection")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..train.augment import AugmentConfig
+    from ..train.config import TrainConfig
+
+    name = f"{args.model}.{args.tag}" if args.tag else args.model
+    return TrainConfig(
+        model=args.model, data=args.data, out=args.out or f"runs/{name}", epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        class_weights=args.class_weights, seed=args.seed, threads=args.threads,
+        train_split=args.train_split, val_split=args.val_split, limit=args.limit,
+        resume=not args.no_resume, tag=args.tag, augment=AugmentConfig(enabled=not args.no_augment),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    require("torch", "train")
+    from ..train.engine import Trainer
+
+    summary = Trainer(config_from_args(args)).fit(progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0

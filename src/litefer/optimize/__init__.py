@@ -1,0 +1,1 @@
+"""Training-half tools that produce deployable artefacts: ONNX export (and later pruning, quantisation)."""

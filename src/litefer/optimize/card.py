@@ -1,0 +1,98 @@
+"""Model cards: a JSON record (read by `litefer models`) and a Markdown rendering beside each ONNX file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..train.config import TrainConfig
+
+LICENCE_NOTE = ("Trained on FER2013 (research use only, per its owners' terms): these weights are "
+                "for research use.")
+
+
+def training_command(cfg: TrainConfig) -> str:
+    """The `litefer train` command line that reproduces ``cfg`` (non-default options only)."""
+    d = TrainConfig()
+    parts = ["litefer train", f"--model {cfg.model}", f"--data {cfg.data}"]
+    if cfg.tag:
+        parts.append(f"--tag {cfg.tag}")
+    for field in ("epochs", "batch_size", "lr", "warmup_epochs", "weight_decay", "label_smoothing",
+                  "seed", "train_split", "val_split", "limit"):
+        if getattr(cfg, field) != getattr(d, field):
+            parts.append(f"--{field.replace('_', '-')} {getattr(cfg, field)}")
+    if cfg.class_weights:
+        parts.append("--class-weights")
+    if not cfg.augment.enabled:
+        parts.append("--no-augment")
+    return " ".join(parts)
+
+
+def build_card(name: str, precision: str, onnx_path: Path, cfg: TrainConfig, best_epoch: int,
+               params: int, macs: int, evals: dict[str, dict], parity: float, sha: str) -> dict:
+    """evals: split name -> report of litefer.evaluate.evaluate (PublicTest, PrivateTest, ...)."""
+    data_arg = cfg.data
+    short = {k: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"], "n": v["n"]}
+             for k, v in evals.items()}
+    test = evals.get("PrivateTest", {})
+    return {
+        "name": name, "arch": cfg.model, "precision": precision, "file": onnx_path.name,
+        "sha256": sha, "file_bytes": onnx_path.stat().st_size, "params": params, "macs": macs,
+        "data": Path(data_arg).name, "train_split": cfg.train_split,
+        "selection_split": cfg.val_split, "epochs": cfg.epochs, "best_epoch": best_epoch,
+        "seed": cfg.seed, "augmentation": cfg.to_dict()["augment"],
+        "optimizer": {"name": "AdamW", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                      "schedule": f"linear warm-up {cfg.warmup_epochs} epochs, cosine to 0",
+                      "batch_size": cfg.batch_size, "label_smoothing": cfg.label_smoothing},
+        "public_test": short.get("PublicTest"), "private_test": short.get("PrivateTest"),
+        "private_test_per_class": test.get("per_class"),
+        "private_test_confusion": test.get("confusion_matrix"),
+        "labels": test.get("labels"), "parity_max_abs_diff": parity,
+        "training_command": training_command(cfg),
+        "eval_command": f"litefer eval --model {name.split('.')[0]} --data {data_arg} "
+                        "--split PrivateTest --json",
+        "licence": LICENCE_NOTE,
+    }
+
+
+def render_markdown(card: dict) -> str:
+    """Human-readable card: provenance, accuracy, per-class table and confusion matrix."""
+    pub, priv = card.get("public_test") or {}, card.get("private_test") or {}
+    lines = [
+        f"# {card['name']} ({card['precision']})", "",
+        f"- architecture `{card['arch']}`, {card['params']:,} trainable parameters, "
+        f"{card['macs']:,} MACs per face, file {card['file']} ({card['file_bytes']:,} bytes)",
+        f"- sha256 `{card['sha256']}`",
+        f"- data: {card['data']}, trained on {card['train_split']}, epoch selected on "
+        f"{card['selection_split']} (best epoch {card['best_epoch']} of {card['epochs']}), "
+        f"seed {card['seed']}",
+        f"- augmentation: {json.dumps(card['augmentation'])}",
+        f"- optimiser: {json.dumps(card['optimizer'])}",
+        f"- PublicTest accuracy {pub.get('accuracy', float('nan')):.4f} "
+        f"(macro-F1 {pub.get('macro_f1', float('nan')):.4f})",
+        f"- **PrivateTest accuracy {priv.get('accuracy', float('nan')):.4f}** "
+        f"(macro-F1 {priv.get('macro_f1', float('nan')):.4f}, n = {priv.get('n')})",
+        f"- torch vs ONNX Runtime max abs probability difference: {card['parity_max_abs_diff']:.2e}",
+        f"- trained with: `{card['training_command']}`",
+        f"- reproduce the test number: `{card['eval_command']}`",
+        f"- {card['licence']}", "",
+    ]
+    per = card.get("private_test_per_class") or {}
+    if per:
+        lines += ["## PrivateTest per class", "", "| class | precision | recall | F1 | support |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | "
+                  f"{v['support']} |" for k, v in per.items()]
+        labels, cm = card["labels"], card["private_test_confusion"]
+        lines += ["", "## PrivateTest confusion matrix (rows true, normalised)", "",
+                  "| true \\ predicted | " + " | ".join(labels) + " |",
+                  "|---" * (len(labels) + 1) + "|"]
+        lines += [f"| {labels[i]} | " + " | ".join(f"{v:.2f}" for v in row) + " |"
+                  for i, row in enumerate(cm)]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(card: dict, onnx_path: Path) -> tuple[Path, Path]:
+    j, m = onnx_path.with_suffix(".json"), onnx_path.with_suffix(".md")
+    j.write_text(json.dumps(card, indent=2) + "\n")
+    m.write_text(render_markdown(card))
+    return j, m

@@ -1,0 +1,61 @@
+"""Export a torch model to ONNX with its ModelSpec in the metadata, and prove parity with torch."""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from ..metrics import softmax
+from ..preprocess import to_input
+from ..spec import ModelSpec
+
+PARITY_TOLERANCE = 1e-4
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path,
+                opset: int = 17) -> Path:
+    """Write ``model`` (eval mode, float32 NCHW input, logits output, dynamic batch) to ``path``
+    with ``spec`` in ``metadata_props``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    h, w = spec.input_size
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation notice
+        torch.onnx.export(model, torch.zeros(1, spec.channels, h, w), buf, dynamo=False,
+                          input_names=["input"], output_names=["logits"], opset_version=opset,
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    proto = onnx.load_from_string(buf.getvalue())
+    for key, value in spec.with_(output="logits").to_metadata().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "litefer"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path
+
+
+@torch.no_grad()
+def check_parity(model: torch.nn.Module, onnx_path: str | Path, crops) -> float:
+    """Max abs difference of probabilities between torch and ONNX Runtime on ``crops``
+    (uint8 faces, any size); raises AssertionError above PARITY_TOLERANCE."""
+    from ..runtime import Classifier
+
+    clf = Classifier(onnx_path)
+    x = to_input(crops, clf.spec)
+    ref = softmax(model.eval()(torch.from_numpy(x)).numpy().astype(np.float64), clf.spec.temperature)
+    got = clf.predict_proba(crops).astype(np.float64)
+    diff = float(np.abs(ref - got).max()) if len(x) else 0.0
+    if diff > PARITY_TOLERANCE:
+        raise AssertionError(f"ONNX Runtime differs from torch by {diff:.2e} > {PARITY_TOLERANCE}")
+    return diff

@@ -1,0 +1,1 @@
+"""Training half (needs torch): configs, augmentation, the training loop."""

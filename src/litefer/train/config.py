@@ -1,0 +1,46 @@
+"""TrainConfig: every knob of a training run, saved beside its checkpoints."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random affine warp; the defaults are those of the mini-Xception paper's code."""
+
+    shift: float = 0.1        # fraction of the side, each direction
+    rotation: float = 10.0    # degrees, each direction
+    zoom: float = 0.1         # scale in [1 - zoom, 1 + zoom]
+    hflip: bool = True
+    enabled: bool = True
+
+
+@dataclass
+class TrainConfig:
+    model: str = "mini_xception"
+    data: str = ""
+    out: str = "runs/train"
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 2e-3              # peak learning rate (linear warm-up, then cosine to 0)
+    warmup_epochs: float = 2.0
+    weight_decay: float = 1e-2    # decoupled L2 (AdamW)
+    label_smoothing: float = 0.1
+    class_weights: bool = False   # inverse-frequency weights in the loss
+    seed: int = 0
+    threads: int = 2
+    train_split: str = "Training"
+    val_split: str = "PublicTest"
+    limit: int = 0                # use only the first N training images (0 = all); for smoke runs
+    resume: bool = True
+    tag: str = ""                 # weight tag, e.g. "fer2013" -> name "mini_xception.fer2013"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["augment"] = AugmentConfig(**d.get("augment", {}))
+        return cls(**d)

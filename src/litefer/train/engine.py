@@ -1,0 +1,168 @@
+"""Training loop: AdamW + warm-up/cosine, batched augmentation, checkpoint/resume, selection on val."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..data import FaceSet, load_splits
+from ..models import create_model
+from ..preprocess import fit_crop, normalize
+from ..spec import ModelSpec
+from .augment import random_affine
+from .config import TrainConfig
+from .history import ResourceMeter, write_history
+
+
+def faces_to_uint8(fs: FaceSet, spec: ModelSpec) -> np.ndarray:
+    """FaceSet images -> uint8 (N, C, H, W) at the spec's size/channels (shared with runtime)."""
+    if fs.images.ndim == 3 and spec.channels == 1 and fs.images.shape[1:] == spec.input_size:
+        return fs.images[:, None]
+    return np.stack([fit_crop(im, spec) for im in fs.images])
+
+
+def batch_tensor(x_uint8: np.ndarray, spec: ModelSpec) -> torch.Tensor:
+    return torch.from_numpy(normalize(x_uint8, spec))
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, x_uint8: np.ndarray, spec: ModelSpec,
+                   batch_size: int = 512, tta_flip: bool = False) -> np.ndarray:
+    """Logits float32 (N, K) in eval mode; with tta_flip, the mean with the mirrored image."""
+    model.eval()
+    out = []
+    for i in range(0, len(x_uint8), batch_size):
+        xb = batch_tensor(x_uint8[i:i + batch_size], spec)
+        logits = model(xb)
+        if tta_flip:
+            logits = (logits + model(torch.flip(xb, dims=[3]))) / 2
+        out.append(logits.numpy())
+    k = len(spec.labels)
+    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+
+def _schedule(cfg: TrainConfig, steps_per_epoch: int):
+    total = cfg.epochs * steps_per_epoch
+    warm = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    return factor
+
+
+def _class_weights(labels: np.ndarray, k: int) -> torch.Tensor:
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    w = counts.sum() / (k * np.maximum(counts, 1))
+    return torch.tensor(w, dtype=torch.float32)
+
+
+class Trainer:
+    """Owns one run directory: config.json, last.pt (resume), best.pt (selected on val), logs."""
+
+    def __init__(self, cfg: TrainConfig, train: FaceSet | None = None, val: FaceSet | None = None):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        if train is None or val is None:
+            sets = load_splits(cfg.data, (cfg.train_split, cfg.val_split))
+            train, val = sets[cfg.train_split], sets[cfg.val_split]
+        if cfg.limit:
+            train = train.subset(slice(0, cfg.limit))
+        self.model, base_spec = create_model(cfg.model)
+        name = f"{cfg.model}.{cfg.tag}" if cfg.tag else cfg.model
+        self.spec = base_spec.with_(name=name, labels=train.space.classes)
+        if len(train.space) != len(base_spec.labels):
+            self.model, _ = create_model(cfg.model, self.spec)
+        self.x_train, self.y_train = faces_to_uint8(train, self.spec), train.labels
+        self.x_val, self.y_val = faces_to_uint8(val, self.spec), val.labels
+        self.steps = math.ceil(len(self.y_train) / cfg.batch_size)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _schedule(cfg, self.steps))
+        weights = _class_weights(self.y_train, len(self.spec.labels)) if cfg.class_weights else None
+        self.loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.epoch, self.best_acc, self.history = 0, -1.0, []
+        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        if cfg.resume and (self.out / "last.pt").exists():
+            self._load(self.out / "last.pt")
+
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                "sched": self.sched.state_dict(), "epoch": self.epoch, "best_acc": self.best_acc,
+                "history": self.history, "gen": self.gen.get_state(),
+                "spec": self.spec.to_json(), "config": self.cfg.to_dict()}
+
+    def _load(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.gen.set_state(state["gen"])
+        self.epoch, self.best_acc = state["epoch"], state["best_acc"]
+        self.history = state["history"]
+
+    def _train_epoch(self, bar: tqdm) -> tuple[float, float]:
+        self.model.train()
+        order = torch.randperm(len(self.y_train), generator=self.gen).numpy()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in range(0, len(order), self.cfg.batch_size):
+            idx = np.sort(order[i:i + self.cfg.batch_size])
+            xb = random_affine(batch_tensor(self.x_train[idx], self.spec), self.cfg.augment, self.gen)
+            yb = torch.from_numpy(self.y_train[idx])
+            logits = self.model(xb)
+            loss = self.loss_fn(logits, yb)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        return loss_sum / seen, correct / seen
+
+    def fit(self, progress: bool = True) -> dict:
+        """Train to cfg.epochs (continuing a resumed run); returns the summary written to disk."""
+        meter = ResourceMeter()
+        while self.epoch < self.cfg.epochs:
+            t0 = time.time()
+            with tqdm(total=self.steps, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+                      disable=not progress, leave=False) as bar:
+                tr_loss, tr_acc = self._train_epoch(bar)
+            logits = predict_logits(self.model, self.x_val, self.spec)
+            val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(self.y_val)))
+            val_acc = float((logits.argmax(1) == self.y_val).mean())
+            self.epoch += 1
+            row = {"epoch": self.epoch, "train_loss": tr_loss, "train_acc": tr_acc,
+                   "val_loss": val_loss, "val_acc": val_acc, "lr": self.opt.param_groups[0]["lr"],
+                   "seconds": time.time() - t0, **meter.sample()}
+            self.history.append(row)
+            if val_acc > self.best_acc:
+                self.best_acc = val_acc
+                torch.save({"model": self.model.state_dict(), "spec": self.spec.to_json(),
+                            "epoch": self.epoch, "val_acc": val_acc,
+                            "config": self.cfg.to_dict()}, self.out / "best.pt")
+            torch.save(self._state(), self.out / "last.pt")
+            write_history(self.history, self.out)
+            if progress:
+                tqdm.write(f"epoch {self.epoch}: train {tr_acc:.4f} val {val_acc:.4f} "
+                           f"(best {self.best_acc:.4f}) {row['seconds']:.0f}s")
+        best = max(self.history, key=lambda r: r["val_acc"]) if self.history else {}
+        summary = {"model": self.spec.name, "epochs": self.epoch, "best_epoch": best.get("epoch"),
+                   "best_val_acc": best.get("val_acc"), "val_split": self.cfg.val_split,
+                   "train_images": int(len(self.y_train))}
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+
+from litefer.labels import CKPLUS, FER2013, mapping
+from litefer.errors import DatasetError
+from litefer.metrics import classification_report, expected_calibration_error, softmax
+from litefer.preprocess import fit_crop, to_input
+from litefer.spec import ModelSpec
+
+
+def test_report_matches_hand_computed_values():
+    y_true = [0, 0, 1, 1, 1, 2]
+    y_pred = [0, 1, 1, 1, 0, 2]
+    r = classification_report(y_true, y_pred, ("a", "b", "c"))
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    assert r["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert r["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert r["per_class"]["b"]["recall"] == pytest.approx(2 / 3)
+    assert r["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 1) / 3)
+    assert r["confusion_counts"] == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
+    np.testing.assert_allclose(r["confusion_matrix"][1], [1 / 3, 2 / 3, 0])
+    json.dumps(r)
+
+
+def test_ece_is_zero_when_confidence_equals_accuracy_and_positive_otherwise():
+    probs = np.array([[0.75, 0.25]] * 4)
+    assert expected_calibration_error(probs, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
+    assert expected_calibration_error(probs, np.array([1, 1, 0, 1])) == pytest.approx(0.5)
+
+
+def test_softmax_with_temperature():
+    p = softmax(np.array([[0.0, np.log(3.0)]]), temperature=1.0)
+    np.testing.assert_allclose(p, [[0.25, 0.75]])
+    assert softmax(np.array([[0.0, 10.0]]), temperature=1e6)[0, 0] == pytest.approx(0.5, abs=1e-4)
+
+
+def test_spec_round_trips_through_json_and_metadata():
+    spec = ModelSpec(name="x.t", arch="x", labels=CKPLUS.classes, input_size=(64, 64), channels=3,
+                     mean=(0.1, 0.2, 0.3), std=(1, 2, 3), temperature=1.3, extra={"params": 5})
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    assert ModelSpec.from_metadata(spec.to_metadata()) == spec
+
+
+def test_spec_rejects_inconsistent_channels():
+    with pytest.raises(ValueError):
+        ModelSpec(name="x", arch="x", labels=("a",), channels=3)
+
+
+def test_label_spaces_and_explicit_mapping():
+    assert FER2013.classes == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert FER2013.index("Sadness") == 4 and CKPLUS.index("anger") == 0
+    m = mapping(CKPLUS, FER2013)
+    assert m == {0: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5}  # contempt has no FER2013 class
+    with pytest.raises(DatasetError, match="unknown label"):
+        FER2013.index("contempt")
+
+
+def test_to_input_normalises_and_resizes():
+    spec = ModelSpec(name="x", arch="x", labels=("a",))
+    x = to_input([np.full((96, 96, 3), 255, np.uint8), np.zeros((48, 48), np.uint8)], spec)
+    assert x.shape == (2, 1, 48, 48) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(x[1], -1.0)
+
+
+def test_fit_crop_uses_rgb_order_for_grey_conversion():
+    spec = ModelSpec(name="x", arch="x", labels=("a",), input_size=(4, 4))
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 255
+    assert fit_crop(red, spec)[0, 0, 0] == 76  # 0.299 * 255: red weighs as red, not as blue

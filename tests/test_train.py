@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need litefer[train] (torch)")
+
+from litefer.train.augment import random_affine  # noqa: E402
+from litefer.train.config import AugmentConfig, TrainConfig  # noqa: E402
+from litefer.train.engine import Trainer  # noqa: E402
+from litefer.train.checkpoint import load_checkpoint  # noqa: E402
+
+from helpers import synthetic_faces  # noqa: E402
+
+
+def _trainer(tmp_path, epochs=1, batch_size=32, **kw):
+    cfg = TrainConfig(out=str(tmp_path / "run"), epochs=epochs, batch_size=batch_size, threads=1,
+                      tag="synthetic", **kw)
+    return Trainer(cfg, train=synthetic_faces(280), val=synthetic_faces(70, seed=1))
+
+
+def test_one_epoch_writes_checkpoints_logs_and_curves(tmp_path):
+    summary = _trainer(tmp_path).fit(progress=False)
+    run = tmp_path / "run"
+    assert summary["epochs"] == 1 and summary["best_epoch"] == 1
+    for name in ("best.pt", "last.pt", "history.csv", "history.json", "curves.png",
+                 "config.json", "summary.json"):
+        assert (run / name).is_file(), name
+    row = json.loads((run / "history.json").read_text())[0]
+    assert np.isfinite(row["train_loss"]) and 0 <= row["val_acc"] <= 1
+    assert row["cpu_percent"] > 0 and row["peak_rss_mb"] > 10
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model, spec, info = load_checkpoint(run / "best.pt")
+    assert spec.name == "mini_xception.synthetic" and info["epoch"] == 1
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    _trainer(tmp_path, epochs=1).fit(progress=False)
+    t = _trainer(tmp_path, epochs=2)
+    assert t.epoch == 1
+    t.fit(progress=False)
+    assert [r["epoch"] for r in t.history] == [1, 2]
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path):
+    a = _trainer(tmp_path / "a").fit(progress=False)
+    b = _trainer(tmp_path / "b").fit(progress=False)
+    assert a["best_val_acc"] == b["best_val_acc"]
+
+
+def test_learns_the_synthetic_task(tmp_path):
+    summary = _trainer(tmp_path, epochs=5, batch_size=16, lr=5e-3, warmup_epochs=0.5,
+                       augment=AugmentConfig(enabled=False)).fit(progress=False)
+    assert summary["best_val_acc"] > 0.5  # chance is 1/7
+
+
+def test_augmentation_is_identity_when_disabled_and_changes_images_otherwise():
+    x = torch.rand(4, 1, 48, 48)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(random_affine(x, AugmentConfig(enabled=False), g), x)
+    y = random_affine(x, AugmentConfig(), g)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+
+
+def test_flip_only_augmentation_mirrors_exactly():
+    x = torch.rand(64, 1, 8, 8)
+    cfg = AugmentConfig(shift=0, rotation=0, zoom=0, hflip=True)
+    y = random_affine(x, cfg, torch.Generator().manual_seed(1))
+    same = torch.isclose(y, x, atol=1e-5).flatten(1).all(1)
+    mirrored = torch.isclose(y, x.flip(3), atol=1e-5).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
