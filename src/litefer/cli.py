@@ -11,7 +11,8 @@ from .errors import LiteferError
 # name -> module in litefer.commands providing add_parser(subparsers) and run(args) -> int
 COMMANDS = {
     "analyze": "analyze", "train": "train", "eval": "evaluate", "export": "export",
-    "models": "models",
+    "models": "models", "serve": "serve", "search": "search", "cv": "cv",
+    "optimize": "optimize", "bench": "bench",
 }
 
 

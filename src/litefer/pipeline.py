@@ -50,6 +50,7 @@ class Recognizer:
         if not align:
             self.spec = self.spec.with_(align="none")
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
+        self.framing = _framing(self.detector)
         self.filter = FaceFilter(min_face, max_faces, min_confidence)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -105,7 +106,7 @@ class Recognizer:
         else:
             dets = self.detect(image)
         t2 = time.perf_counter()
-        crops = align_faces(image, dets, self.spec)
+        crops = align_faces(image, dets, self.spec, fer=self.framing)
         t3 = time.perf_counter()
         w, h = decoded.source_size
         res = Result(name, width=w, height=h, timings_ms={
@@ -136,6 +137,14 @@ class Recognizer:
             tracks = tracker.update(np.array([f.box for f in res.faces]).reshape(-1, 4))
             res.faces = [replace(f, track_id=tr.id) for f, tr in zip(res.faces, tracks)]
             yield res
+
+
+def _framing(detector) -> str:
+    """Which measured FER2013 framing (litefer.align.FRAMINGS) matches this detector's boxes."""
+    from .align import FRAMINGS
+
+    name = getattr(detector, "name", "yunet")
+    return name if name in FRAMINGS else "yunet"
 
 
 def _name(item) -> str:

@@ -18,6 +18,9 @@ def add_parser(sub, name: str) -> None:
                    help="dataset: check parity on its real faces and write a model card with the "
                         "selection and test splits' accuracy")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="with --data: keep T = 1 instead of fitting a temperature on the "
+                        "selection split")
     p.set_defaults(run=run)
 
 
@@ -39,34 +42,68 @@ def run(args: argparse.Namespace) -> int:
     require("onnx", "train")
     from ..models.layers import count_params
     from ..models.profile import count_macs
-    from ..optimize.export import check_parity, export_onnx, sha256
+    from ..optimize.export import export_onnx, sha256
 
     model, spec, info = _load(args.model)
     params, macs = count_params(model), count_macs(model, spec)
     spec = spec.with_(extra={**spec.extra, "params": params, "macs": macs})
+    sets = _splits(args.data, info) if args.data else None
+    calibration = None
+    if sets is not None and not args.no_calibrate:
+        spec, calibration = _calibrate(model, spec, sets)
     path = export_onnx(model, spec, Path(args.out) / f"{spec.name}.fp32.onnx", args.opset)
     result = {"path": str(path), "params": params, "macs": macs, "bytes": path.stat().st_size}
-    if args.data:
-        result.update(_card(args.data, model, spec, path, info, params, macs, sha256(path)))
+    if sets is not None:
+        result.update(_card(args.data, sets, model, spec, path, info, sha256(path), calibration))
     print(json.dumps(result))
     return 0
 
 
-def _card(data: str, model, spec, path: Path, info: dict, params: int, macs: int, sha: str):
+def _splits(data: str, info: dict) -> dict:
+    """{"val": selection split, "test": PrivateTest} FaceSets (val == test if no other split)."""
     from ..data import load_splits
-    from ..evaluate import evaluate
+
+    val_split = info.get("config", {}).get("val_split", "PublicTest")
+    sets = load_splits(data, tuple(dict.fromkeys((val_split, "PrivateTest"))))
+    return {"val_name": val_split, "val": sets[val_split], "test": sets["PrivateTest"]}
+
+
+def _calibrate(model, spec, sets: dict):
+    """Fit the temperature on the selection split; ECE before/after on the test split."""
+    import numpy as np
+
+    from ..calibrate import calibration_report, fit_temperature
+    from ..train.engine import faces_to_uint8, predict_logits
+
+    val, test = sets["val"], sets["test"]
+    t = fit_temperature(predict_logits(model, faces_to_uint8(val, spec), spec).astype(np.float64),
+                        val.labels)
+    test_logits = predict_logits(model, faces_to_uint8(test, spec), spec).astype(np.float64)
+    report = calibration_report(test_logits, test.labels, t)
+    report["fitted_on"] = sets["val_name"]
+    return spec.with_(temperature=t), report
+
+
+def _card(data: str, sets: dict, model, spec, path: Path, info: dict, sha: str, calibration):
+    from ..calibrate import coverage_curve, plot_coverage
+    from ..evaluate import evaluate, predict_faceset
     from ..optimize.card import build_card, write_card
     from ..optimize.export import check_parity
     from ..train.config import TrainConfig
 
     cfg = TrainConfig.from_dict(info["config"]) if "config" in info else TrainConfig(model=spec.arch)
     cfg.data = data
-    splits = (cfg.val_split, "PrivateTest") if cfg.val_split != "PrivateTest" else ("PrivateTest",)
-    sets = load_splits(data, splits)
-    parity = check_parity(model, path, sets[splits[0]].images[:256])
-    evals = {s: evaluate(path, fs) for s, fs in sets.items()}
-    card = build_card(spec.name, "fp32", path, cfg, info.get("epoch"), params, macs, evals,
-                      parity, sha)
+    parity = check_parity(model, path, sets["val"].images[:256])
+    evals = {sets["val_name"]: evaluate(path, sets["val"]), "PrivateTest": evaluate(path, sets["test"])}
+    card = build_card(spec.name, "fp32", path, cfg, info.get("epoch"), spec.extra["params"],
+                      spec.extra["macs"], evals, parity, sha)
+    if calibration is not None:
+        probs, _, _ = predict_faceset(path, sets["test"])
+        card["calibration"] = calibration
+        card["abstain_curve"] = coverage_curve(probs, sets["test"].labels)
+        plot_coverage(card["abstain_curve"], path.with_suffix(".coverage.png"),
+                      f"{spec.name} on PrivateTest (T = {calibration['temperature']:.2f})")
     j, m = write_card(card, path)
     return {"card": str(j), "card_md": str(m), "parity_max_abs_diff": parity,
+            "calibration": calibration,
             **{f"{s}_accuracy": e["accuracy"] for s, e in evals.items()}}

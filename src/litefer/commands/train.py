@@ -32,6 +32,13 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--prune-to", type=float, default=d.prune_to,
+                   help="prune conv/linear weights to this sparsity during training (0 = off)")
+    p.add_argument("--prune-scope", default=d.prune_scope, choices=["global", "layer"])
+    p.add_argument("--prune-window", type=float, nargs=2, default=(d.prune_start, d.prune_end),
+                   metavar=("START", "END"), help="fractions of training the sparsity ramp spans")
+    p.add_argument("--qat", action="store_true", help="quantisation-aware training (fake-quant)")
+    p.add_argument("--qat-bits", type=int, default=d.qat_bits)
     p.set_defaults(run=run)
 
 
@@ -47,6 +54,8 @@ def config_from_args(args: argparse.Namespace):
         class_weights=args.class_weights, seed=args.seed, threads=args.threads,
         train_split=args.train_split, val_split=args.val_split, limit=args.limit,
         resume=not args.no_resume, tag=args.tag, augment=AugmentConfig(enabled=not args.no_augment),
+        prune_to=args.prune_to, prune_scope=args.prune_scope, prune_start=args.prune_window[0],
+        prune_end=args.prune_window[1], qat=args.qat, qat_bits=args.qat_bits,
     )
 
 

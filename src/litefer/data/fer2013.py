@@ -22,7 +22,9 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def _parse_row(row: list[str], where: str, usage_col: int) -> tuple[int, np.ndarray, str]:
+def _parse_row(row: list[str], where: str, usage_col: int, wanted=None
+               ) -> tuple[int, np.ndarray | None, str]:
+    """-> (label, 48x48 uint8 or None when the row's Usage is not ``wanted``, Usage)."""
     if len(row) <= usage_col:
         raise DatasetError(f"{where}: expected 3 fields (emotion,pixels,Usage), got {len(row)}")
     try:
@@ -34,6 +36,8 @@ def _parse_row(row: list[str], where: str, usage_col: int) -> tuple[int, np.ndar
     usage = row[usage_col].strip()
     if usage not in SPLITS:
         raise DatasetError(f"{where}: unknown Usage {usage!r}; expected one of {', '.join(SPLITS)}")
+    if wanted and usage not in wanted:
+        return label, None, usage  # pixels of unrequested splits are not parsed (speed)
     try:
         pixels = np.array(row[1].split(), dtype=np.int32)
     except (ValueError, OverflowError):  # e.g. "1e3" or "99999999999"
@@ -70,7 +74,7 @@ def load_fer2013(path: str | Path, splits: str | tuple[str, ...] | None = None,
         for row in reader:
             where = f"{path}:{reader.line_num}"
             try:
-                label, img, usage = _parse_row(row, where, 2)
+                label, img, usage = _parse_row(row, where, 2, splits)
             except DatasetError as exc:
                 if on_error != "skip":
                     raise

@@ -4,8 +4,8 @@
     faces = detector.detect(image_rgb)          # list[Detection], best score first
 
 Backends are imported only when created, so ``import litefer.detect`` loads no model and needs
-no optional package. "auto" picks the first installed of AUTO_ORDER, so a platform without the
-default's wheels still gets a working detector.
+no optional package. "auto" (alias "default") picks the first installed of AUTO_ORDER, so a
+platform without the default's wheels still gets a working detector.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import inspect
 
-from ..errors import ModelNotFoundError
+from ..errors import MissingDependencyError, ModelNotFoundError
 from .base import Detector
 
 __all__ = ["AUTO_ORDER", "DEFAULT_DETECTOR", "Detector", "create_detector", "is_available",
@@ -46,18 +46,23 @@ def is_available(name: str) -> bool:
 
 
 def create_detector(name: str = "auto", **options) -> Detector:
-    """A ready detector. name: one of list_detectors(), or "auto" (the first installed of
-    AUTO_ORDER: yunet, then mtcnn, then haar). options: that backend's keyword arguments
-    (all take score_threshold, detect_size and min_size; see each class docstring).
+    """A ready detector. name: one of list_detectors(), or "auto" / "default" (the first
+    installed of AUTO_ORDER: yunet, then mtcnn, then haar). options: that backend's keyword
+    arguments (all take score_threshold, detect_size and min_size; see each class docstring).
 
     Raises ModelNotFoundError for an unknown name, TypeError for an option the backend does not
     take, MissingDependencyError (naming the pip install) when its package is missing.
     """
-    if name == "auto":
-        name = next((n for n in AUTO_ORDER if is_available(n)), "haar")
+    if name in ("auto", "default"):
+        for candidate in (n for n in AUTO_ORDER if is_available(n)):
+            try:
+                return create_detector(candidate, **options)
+            except MissingDependencyError:  # installed but unusable here (e.g. Python 3.13)
+                continue
+        name = "haar"
     if name not in _BACKENDS:
         raise ModelNotFoundError(f"unknown detector {name!r}; choose one of "
-                                 f"{', '.join(list_detectors())} or 'auto'")
+                                 f"{', '.join(list_detectors())}, 'auto' or 'default'")
     module, cls_name = _BACKENDS[name][:2]
     cls = getattr(importlib.import_module(f".{module}", __name__), cls_name)
     params = inspect.signature(cls).parameters

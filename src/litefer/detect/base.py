@@ -29,7 +29,8 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InvalidImageError(f"detect() needs a numpy array, got {type(image).__name__}; "
                                 "use litefer.io.load_image for files and bytes")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+    if (image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3
+            or min(image.shape[:2]) < 1):
         raise InvalidImageError(f"detect() needs RGB uint8 (H, W, 3), got {image.dtype} "
                                 f"{image.shape}; use litefer.io.load_image to convert")
     return np.ascontiguousarray(image)

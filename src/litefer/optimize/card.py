@@ -76,6 +76,19 @@ def render_markdown(card: dict) -> str:
         f"- reproduce the test number: `{card['eval_command']}`",
         f"- {card['licence']}", "",
     ]
+    cal = card.get("calibration")
+    if cal:
+        lines.insert(-1, f"- calibration: temperature {cal['temperature']:.3f} fitted on "
+                         f"{cal['fitted_on']}; PrivateTest ECE ({cal['bins']} bins) "
+                         f"{cal['ece_before']:.4f} before, {cal['ece_after']:.4f} after")
+    curve = card.get("abstain_curve") or []
+    if curve:
+        lines += ["## Abstain trade-off on PrivateTest (`--min-confidence`)", "",
+                  "| threshold | coverage | accuracy |", "|---|---|---|"]
+        lines += [f"| {r['threshold']:.2f} | {r['coverage']:.3f} | "
+                  f"{'-' if r['accuracy'] is None else format(r['accuracy'], '.4f')} |"
+                  for r in curve[::2]]
+        lines.append("")
     per = card.get("private_test_per_class") or {}
     if per:
         lines += ["## PrivateTest per class", "", "| class | precision | recall | F1 | support |",

@@ -35,6 +35,13 @@ class TrainConfig:
     resume: bool = True
     tag: str = ""                 # weight tag, e.g. "fer2013" -> name "mini_xception.fer2013"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Optimising while training (litefer.optimize.compress); the defaults leave training unchanged.
+    prune_to: float = 0.0         # final fraction of zero conv/linear weights (0 = no pruning)
+    prune_scope: str = "global"   # "global" (one magnitude threshold) or "layer" (each alike)
+    prune_start: float = 0.2      # the cubic sparsity ramp runs over this fraction of the steps...
+    prune_end: float = 0.7        # ...to this one; best.pt is only chosen once it is reached
+    qat: bool = False             # quantisation-aware training: fake-quantised weights, STE
+    qat_bits: int = 8
 
     def to_dict(self) -> dict:
         return asdict(self)

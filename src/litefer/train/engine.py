@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,11 @@ class Trainer:
         self.loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.best_acc, self.history = 0, -1.0, []
+        self.compress = None  # pruning schedule / QAT, only when the config asks (prune_to, qat)
+        if cfg.prune_to or cfg.qat:
+            from ..optimize.compress import from_train_config
+
+            self.compress = from_train_config(cfg, self.model, self.steps)
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         if cfg.resume and (self.out / "last.pt").exists():
             self._load(self.out / "last.pt")
@@ -113,6 +119,9 @@ class Trainer:
         self.epoch, self.best_acc = state["epoch"], state["best_acc"]
         self.history = state["history"]
 
+    def _quantized(self):
+        return self.compress.quantized() if self.compress is not None else nullcontext()
+
     def _train_epoch(self, bar: tqdm) -> tuple[float, float]:
         self.model.train()
         order = torch.randperm(len(self.y_train), generator=self.gen).numpy()
@@ -121,12 +130,15 @@ class Trainer:
             idx = np.sort(order[i:i + self.cfg.batch_size])
             xb = random_affine(batch_tensor(self.x_train[idx], self.spec), self.cfg.augment, self.gen)
             yb = torch.from_numpy(self.y_train[idx])
-            logits = self.model(xb)
-            loss = self.loss_fn(logits, yb)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with self._quantized():
+                logits = self.model(xb)
+                loss = self.loss_fn(logits, yb)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
             self.opt.step()
             self.sched.step()
+            if self.compress is not None:
+                self.compress.step(self.epoch * self.steps + i // self.cfg.batch_size + 1)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
@@ -142,15 +154,18 @@ class Trainer:
             with tqdm(total=self.steps, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
                       disable=not progress, leave=False) as bar:
                 tr_loss, tr_acc = self._train_epoch(bar)
-            logits = predict_logits(self.model, self.x_val, self.spec)
+            with self._quantized():
+                logits = predict_logits(self.model, self.x_val, self.spec)
             val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(self.y_val)))
             val_acc = float((logits.argmax(1) == self.y_val).mean())
             self.epoch += 1
             row = {"epoch": self.epoch, "train_loss": tr_loss, "train_acc": tr_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "lr": self.opt.param_groups[0]["lr"],
                    "seconds": time.time() - t0, **meter.sample()}
+            if self.compress is not None:  # epochs before the pruning target are not eligible
+                row["selectable"] = self.compress.done(self.epoch * self.steps)
             self.history.append(row)
-            if val_acc > self.best_acc:
+            if val_acc > self.best_acc and row.get("selectable", True):
                 self.best_acc = val_acc
                 torch.save({"model": self.model.state_dict(), "spec": self.spec.to_json(),
                             "epoch": self.epoch, "val_acc": val_acc,
@@ -160,7 +175,8 @@ class Trainer:
             if progress:
                 tqdm.write(f"epoch {self.epoch}: train {tr_acc:.4f} val {val_acc:.4f} "
                            f"(best {self.best_acc:.4f}) {row['seconds']:.0f}s")
-        best = max(self.history, key=lambda r: r["val_acc"]) if self.history else {}
+        eligible = [r for r in self.history if r.get("selectable", True)]
+        best = max(eligible, key=lambda r: r["val_acc"]) if eligible else {}
         summary = {"model": self.spec.name, "epochs": self.epoch, "best_epoch": best.get("epoch"),
                    "best_val_acc": best.get("val_acc"), "val_split": self.cfg.val_split,
                    "train_images": int(len(self.y_train))}

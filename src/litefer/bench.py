@@ -1,0 +1,250 @@
+"""Benchmark an exported classifier on this machine, all in one run: parameters, MACs, file size,
+classifier latency (batch 1) and throughput (batch 64), end-to-end pipeline frames per second,
+process CPU % and peak RSS, and energy per image where a meter is readable.
+
+Runtime half: numpy, OpenCV and onnxruntime only (``onnx`` is used, when installed, to count MACs
+of files whose spec lacks them). Timings: ``warmup`` untimed calls, then ``repeats`` timed calls;
+latency is the median (p50) and 95th percentile of the per-call wall time in milliseconds.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import LiteferError
+
+FRAME_SIZE = (640, 480)  # width, height of the end-to-end test frame
+RAPL = Path("/sys/class/powercap/intel-rapl:0/energy_uj")
+ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """warmup/repeats: untimed and timed batch-1 calls; batch/batch_repeats: the throughput run;
+    frames: timed pipeline frames; frame: image with one face (default: a drawn face);
+    threads: ONNX Runtime intra-op threads (0 = its choice); providers: () = best available."""
+
+    warmup: int = 20
+    repeats: int = 300
+    batch: int = 64
+    batch_repeats: int = 30
+    frames: int = 60
+    detector: str = "auto"
+    frame: str | None = None
+    threads: int = 0
+    providers: tuple[str, ...] = ()
+
+
+def select_providers(requested: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """-> (providers to use, requested ones skipped because this build lacks them).
+
+    ``requested`` empty: TensorRT / CUDA when this onnxruntime build has them, then CPU. Short names
+    are accepted ("cuda" -> CUDAExecutionProvider). CPU is always appended as the fallback.
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if not requested:
+        return [p for p in ACCELERATED if p in available] + ["CPUExecutionProvider"], []
+    names = [p if p.endswith("ExecutionProvider") else
+             {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+              "trt": "TensorrtExecutionProvider", "cpu": "CPUExecutionProvider"}.get(p.lower(), p)
+             for p in requested]
+    use = [p for p in names if p in available]
+    skipped = [p for p in names if p not in available]
+    if "CPUExecutionProvider" not in use:
+        use.append("CPUExecutionProvider")
+    return use, skipped
+
+
+def timed(fn: Callable[[], object], warmup: int, repeats: int) -> np.ndarray:
+    """Seconds taken by each of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = np.empty(max(1, repeats))
+    for i in range(len(times)):
+        t0 = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - t0
+    return times
+
+
+class EnergyMeter:
+    """Cumulative energy in joules from Intel RAPL (whole CPU package, every process) or NVML (GPU
+    0); ``source`` is None and ``reason`` says why when neither is readable. Never estimated."""
+
+    def __init__(self):
+        self.source, self.reason, self._read = None, "", None
+        try:
+            RAPL.read_text()
+            self.source, self._read = "rapl", lambda: int(RAPL.read_text()) * 1e-6
+            return
+        except OSError as exc:
+            rapl_reason = f"RAPL not readable ({RAPL}: {exc.strerror or exc})"
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            self.source = "nvml"
+            self._read = lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) * 1e-3
+        except Exception as exc:  # ImportError, NVMLError_LibraryNotFound, no GPU...
+            self.reason = f"{rapl_reason}; NVML unavailable ({type(exc).__name__})"
+
+    def read(self) -> float | None:
+        return self._read() if self._read is not None else None
+
+
+def static_facts(path: Path, spec) -> dict:
+    """Parameters and MACs (the spec's, else counted on the graph), file and zipped size."""
+    data = path.read_bytes()
+    facts = {"file_bytes": len(data), "zipped_bytes": len(zlib.compress(data, 9)),
+             "params": spec.extra.get("params"), "macs": spec.extra.get("macs"),
+             "macs_source": "spec" if spec.extra.get("macs") else None}
+    try:
+        from .onnx_stats import graph_stats
+
+        stats = graph_stats(path)
+    except ImportError as exc:
+        facts["graph_note"] = str(exc)
+        return facts
+    facts.update(weights=stats.weights, nonzero_weights=stats.nonzero_weights)
+    if facts["params"] is None:
+        facts["params"] = stats.weights
+    if facts["macs"] is None and stats.macs is not None:
+        facts["macs"], facts["macs_source"] = stats.macs, "graph"
+    return facts
+
+
+def classifier_bench(clf, cfg: BenchConfig, meter: EnergyMeter) -> dict:
+    """Batch-1 latency percentiles (ms), batch throughput (images/s) and energy per image."""
+    h, w = clf.spec.input_size
+    rng = np.random.default_rng(0)
+    one = rng.standard_normal((1, clf.spec.channels, h, w)).astype(np.float32)
+    many = rng.standard_normal((cfg.batch, clf.spec.channels, h, w)).astype(np.float32)
+    for _ in range(cfg.warmup):
+        clf.run(one)
+    e0 = meter.read()
+    t1 = timed(lambda: clf.run(one), 0, cfg.repeats)
+    e1 = meter.read()
+    tb = timed(lambda: clf.run(many), max(1, cfg.warmup // 10), cfg.batch_repeats)
+    energy = None if e0 is None or e1 is None else (e1 - e0) * 1e3 / len(t1)
+    return {"latency_ms_p50": float(np.median(t1) * 1e3),
+            "latency_ms_p95": float(np.percentile(t1, 95) * 1e3),
+            "latency_ms_mean": float(t1.mean() * 1e3),
+            "throughput_fps_b64": float(cfg.batch / np.median(tb)), "throughput_batch": cfg.batch,
+            "energy_mj_per_image": energy, "energy_source": meter.source,
+            "energy_note": meter.reason if meter.source is None else
+            ("whole CPU package, all processes" if meter.source == "rapl" else "GPU 0")}
+
+
+def draw_test_frame() -> np.ndarray:
+    """RGB uint8 640x480 frame with one drawn frontal face (head, eyes, brows, nose, mouth)."""
+    import cv2
+
+    w, h = FRAME_SIZE
+    img = np.full((h, w, 3), (90, 110, 130), np.uint8)
+    cx, cy = w // 2, h // 2
+    cv2.ellipse(img, (cx, cy), (95, 125), 0, 0, 360, (224, 180, 150), -1)
+    for dx in (-38, 38):
+        cv2.ellipse(img, (cx + dx, cy - 30), (18, 9), 0, 0, 360, (250, 250, 250), -1)
+        cv2.circle(img, (cx + dx, cy - 30), 7, (40, 30, 30), -1)
+        cv2.line(img, (cx + dx - 20, cy - 52), (cx + dx + 20, cy - 55), (70, 50, 40), 5)
+    cv2.line(img, (cx, cy - 15), (cx - 8, cy + 25), (170, 120, 100), 4)
+    cv2.ellipse(img, (cx, cy + 60), (35, 12), 0, 0, 180, (150, 60, 60), -1)
+    return cv2.GaussianBlur(img, (5, 5), 0)
+
+
+def load_frame(path: str | None) -> np.ndarray:
+    """The image at ``path`` resized to 640x480 RGB, or the drawn test frame."""
+    if path is None:
+        return draw_test_frame()
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise LiteferError(f"cannot read the benchmark frame {path}")
+    frame = cv2.resize(bgr, FRAME_SIZE, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def pipeline_bench(model: Path, cfg: BenchConfig) -> dict:
+    """Frames per second of Recognizer.analyze (detect, align, classify) on the test frame;
+    pipeline_fps is None with ``pipeline_reason`` when the pipeline cannot be built here."""
+    try:
+        from .pipeline import Recognizer
+
+        rec = Recognizer(model, detector=cfg.detector, threads=cfg.threads)
+    except (ImportError, LiteferError, OSError) as exc:
+        return {"pipeline_fps": None, "pipeline_reason": f"{type(exc).__name__}: {exc}"}
+    frame = load_frame(cfg.frame)
+    faces = len(rec.analyze(frame).faces)
+    t = timed(lambda: rec.analyze(frame), max(1, cfg.warmup // 5), cfg.frames)
+    return {"pipeline_fps": float(1.0 / np.median(t)), "pipeline_faces": faces,
+            "detector": type(rec.detector).__name__, "frame": cfg.frame or "drawn face",
+            "pipeline_reason": None if faces else "no face detected in the test frame"}
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of this process so far, in MB (None where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024
+
+
+def benchmark(model: str | Path | None, cfg: BenchConfig = BenchConfig()) -> dict:
+    """Everything above for ``model`` (a shipped name or an .onnx path) in one run; CPU % is
+    process CPU time over wall time during the timed work (100 = one core busy)."""
+    from .runtime import Classifier
+
+    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+    providers, skipped = select_providers(cfg.providers)
+    clf = Classifier(model, threads=cfg.threads, providers=providers)
+    result = {"model": clf.spec.name, "path": str(clf.path),
+              "precision": clf.spec.extra.get("precision", "fp32"),
+              "providers": clf.session.get_providers(), "providers_skipped": skipped,
+              "threads": cfg.threads,
+              **static_facts(clf.path, clf.spec)}
+    result.update(classifier_bench(clf, cfg, EnergyMeter()))
+    result.update(pipeline_bench(clf.path, cfg))
+    wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
+    result.update(cpu_percent=100.0 * cpu / max(wall, 1e-9), peak_rss_mb=peak_rss_mb(),
+                  wall_seconds=wall, config=asdict(cfg))
+    return result
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+RATIO_KEYS = ("params", "macs", "file_bytes", "zipped_bytes", "latency_ms_p50", "latency_ms_p95",
+              "throughput_fps_b64", "pipeline_fps", "cpu_percent", "peak_rss_mb",
+              "energy_mj_per_image")
+
+
+def label(result: dict) -> str:
+    """``name.precision`` of a benchmark result (e.g. mini_xception.fer2013.int8)."""
+    return f"{result['model']}.{result.get('precision', 'fp32')}"
+
+
+def compare(results: list[dict]) -> list[dict]:
+    """For each result after the first: ``value / baseline value`` per metric (None when either
+    is missing); < 1 means smaller (size, latency) or slower (throughput, FPS)."""
+    base = results[0]
+    rows = []
+    for r in results[1:]:
+        ratios = {k: (r[k] / base[k] if r.get(k) is not None and base.get(k) else None)
+                  for k in RATIO_KEYS}
+        rows.append({"model": label(r), "baseline": label(base), "ratios": ratios})
+    return rows

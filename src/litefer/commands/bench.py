@@ -1,0 +1,111 @@
+"""`litefer bench`: size, MACs, latency, throughput, pipeline FPS, CPU %, RSS, energy of a model."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from ..errors import LiteferError
+
+SHOWN = (("params", "params", "{:,}"), ("macs", "MACs", "{:,}"), ("file_bytes", "bytes", "{:,}"),
+         ("latency_ms_p50", "p50 ms", "{:.3f}"), ("latency_ms_p95", "p95 ms", "{:.3f}"),
+         ("throughput_fps_b64", "img/s b64", "{:,.0f}"), ("pipeline_fps", "pipeline FPS", "{:.1f}"),
+         ("cpu_percent", "CPU %", "{:.0f}"), ("peak_rss_mb", "RSS MB", "{:.0f}"),
+         ("energy_mj_per_image", "mJ/img", "{:.3f}"))
+
+
+def add_parser(sub, name: str) -> None:
+    from ..bench import BenchConfig
+
+    d = BenchConfig()
+    p = sub.add_parser(name, help="benchmark a model on this machine",
+                       description="Parameters, MACs, file size, classifier latency p50/p95 "
+                                   "(batch 1) and throughput (batch 64), end-to-end pipeline FPS "
+                                   "on a 640x480 frame with one face, process CPU % and peak RSS, "
+                                   "energy per image where RAPL/NVML is readable.")
+    p.add_argument("--model", default=None, help="shipped name or .onnx path (default: package "
+                                                   "default)")
+    p.add_argument("--compare", nargs="+", default=None, metavar="MODEL",
+                   help="benchmark several models (each in its own process) and print ratios to "
+                        "the first (--model, when given, is the first)")
+    p.add_argument("--detector", default=d.detector, help="detector for the pipeline FPS")
+    p.add_argument("--frame", default=None, help="image with one face for the pipeline "
+                                                 "(resized to 640x480; default: a drawn face)")
+    p.add_argument("--repeats", type=int, default=d.repeats, help="timed batch-1 calls")
+    p.add_argument("--warmup", type=int, default=d.warmup)
+    p.add_argument("--batch-repeats", type=int, default=d.batch_repeats)
+    p.add_argument("--frames", type=int, default=d.frames, help="timed pipeline frames")
+    p.add_argument("--threads", type=int, default=d.threads, help="ONNX Runtime threads (0 = auto)")
+    p.add_argument("--providers", nargs="+", default=[], help="e.g. cuda tensorrt cpu "
+                                                              "(missing ones are skipped)")
+    p.add_argument("--json", action="store_true", help="one JSON object (a list with --compare)")
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..bench import BenchConfig
+
+    return BenchConfig(warmup=args.warmup, repeats=args.repeats,
+                       batch_repeats=args.batch_repeats, frames=args.frames,
+                       detector=args.detector, frame=args.frame, threads=args.threads,
+                       providers=tuple(args.providers))
+
+
+def _child_args(args: argparse.Namespace, model: str) -> list[str]:
+    argv = [sys.executable, "-m", "litefer.cli", "bench", "--model", model, "--json",
+            "--detector", args.detector, "--repeats", str(args.repeats), "--warmup",
+            str(args.warmup), "--batch-repeats", str(args.batch_repeats), "--frames",
+            str(args.frames), "--threads", str(args.threads)]
+    if args.frame:
+        argv += ["--frame", args.frame]
+    return argv + (["--providers", *args.providers] if args.providers else [])
+
+
+def _run_isolated(args: argparse.Namespace, model: str) -> dict:
+    """One model benchmarked in a fresh process, so RSS and CPU % are its own."""
+    proc = subprocess.run(_child_args(args, model), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LiteferError(f"benchmark of {model} failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout)
+
+
+def _fmt(fmt: str, value) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _print(results: list[dict], ratios: list[dict]) -> None:
+    from ..bench import label
+
+    names = [label(r) for r in results] + [f"{r['model']} / {r['baseline']}" for r in ratios]
+    w = max(len(n) for n in names) + 1
+    print(f"{'model':<{w}} " + " ".join(f"{title:>12}" for _, title, _ in SHOWN))
+    for name, r in zip(names, results):
+        print(f"{name:<{w}} " + " ".join(f"{_fmt(fmt, r.get(k)):>12}" for k, _, fmt in SHOWN))
+    for name, row in zip(names[len(results):], ratios):
+        print(f"{name:<{w}} "
+              + " ".join(f"{_fmt('{:.3f}', row['ratios'].get(k)):>12}" for k, _, _ in SHOWN))
+    notes = {f"{label(r)}: {r['pipeline_reason']}" for r in results if r.get("pipeline_reason")}
+    notes |= {f"energy: {r['energy_note']}" for r in results if not r.get("energy_source")}
+    for note in sorted(notes):
+        print(f"note: {note}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import benchmark, compare
+
+    if args.compare:
+        models = ([args.model] if args.model else []) + args.compare
+        results = [_run_isolated(args, m) for m in models]
+        ratios = compare(results)
+        if args.json:
+            print(json.dumps({"results": results, "ratios": ratios}))
+        else:
+            _print(results, ratios)
+        return 0
+    result = benchmark(args.model, config_from_args(args))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print([result], [])
+    return 0

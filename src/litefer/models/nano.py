@@ -1,0 +1,164 @@
+"""Nano family: tiny residual CNNs with selective long-range connectivity (EmotionNet Nano style).
+
+A NanoNet is a 3x3 stem at full resolution followed by stages. Each stage halves the map with a
+stride-2 3x3 conv (layer 0) and adds ``depth - 1`` residual 3x3 layers at the stage width; widths
+grow as maps shrink. A *mixing* 1x1 conv (Mix) concatenates the outputs of several earlier 3x3
+layers of its stage and becomes the input of a later 3x3 layer, whose residual is still the
+previous layer's output. Global average pooling, dropout and one linear ``classifier`` give the
+logits (softmax is applied by the runtime, as for every litefer model).
+
+The architecture is fully described by a frozen NanoConfig that round-trips through JSON, so the
+design search (litefer.search) can build, log and reload any candidate; the named variants
+``nano_a`` and ``nano_b`` are configurations chosen by that search (see results/search/).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..labels import FER2013
+from ..spec import ModelSpec
+from .layers import conv_bn_relu
+from .registry import register_model
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A 1x1 mixing conv in ``stage``: input = concat of the outputs of 3x3 layers ``sources``
+    (indices within the stage, each < target, at least two), output feeds 3x3 layer ``target``."""
+
+    stage: int
+    target: int
+    sources: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "sources", tuple(sorted(int(s) for s in self.sources)))
+        if len(set(self.sources)) < 2 or self.sources[0] < 0 or self.sources[-1] >= self.target:
+            raise ValueError(f"mix {self}: needs >= 2 distinct sources in 0..target-1")
+
+
+@dataclass(frozen=True)
+class NanoConfig:
+    """stem: channels of the full-resolution stem conv; widths/depths: per stage (each stage
+    halves the map; depth counts its 3x3 layers, >= 1); mixes: long-range 1x1 mixing convs;
+    dropout: before the classifier. Raises ValueError when inconsistent."""
+
+    stem: int = 16
+    widths: tuple[int, ...] = (32, 64, 128)
+    depths: tuple[int, ...] = (2, 2, 2)
+    mixes: tuple[Mix, ...] = ()
+    dropout: float = 0.2
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
+        mixes = tuple(m if isinstance(m, Mix) else Mix(**m) for m in self.mixes)
+        object.__setattr__(self, "mixes", tuple(sorted(mixes, key=lambda m: (m.stage, m.target))))
+        if not self.widths or len(self.widths) != len(self.depths):
+            raise ValueError("widths and depths need one entry per stage")
+        if self.stem < 1 or min(self.widths) < 1 or min(self.depths) < 1:
+            raise ValueError("stem, widths and depths must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        seen = set()
+        for m in self.mixes:
+            if not 0 <= m.stage < len(self.depths) or m.target >= self.depths[m.stage]:
+                raise ValueError(f"mix {m} does not fit depths {self.depths}")
+            if (m.stage, m.target) in seen:
+                raise ValueError(f"two mixes feed layer {m.target} of stage {m.stage}")
+            seen.add((m.stage, m.target))
+
+    def stage_mixes(self, stage: int) -> dict[int, tuple[int, ...]]:
+        """target -> sources for one stage."""
+        return {m.target: m.sources for m in self.mixes if m.stage == stage}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NanoConfig":
+        """Inverse of to_dict; unknown keys raise ValueError (a typo must not pass silently)."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown NanoConfig keys: {sorted(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "NanoConfig":
+        return cls.from_dict(json.loads(text))
+
+
+class NanoStage(nn.Module):
+    """(N, cin, H, W) -> (N, width, ceil(H/2), ceil(W/2))."""
+
+    def __init__(self, cin: int, width: int, depth: int, mixes: dict[int, tuple[int, ...]]):
+        super().__init__()
+        self.layers = nn.ModuleList([conv_bn_relu(cin, width, 3, 2)] + [
+            conv_bn_relu(width, width, 3, relu=False) for _ in range(depth - 1)])
+        self.sources = dict(mixes)
+        self.mixes = nn.ModuleDict({str(t): conv_bn_relu(len(s) * width, width, 1)
+                                    for t, s in self.sources.items()})
+        self.act = nn.ReLU(inplace=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [self.layers[0](x)]
+        for i in range(1, len(self.layers)):
+            src = self.sources.get(i)
+            u = outs[-1] if src is None else self.mixes[str(i)](torch.cat([outs[j] for j in src], 1))
+            outs.append(self.act(outs[-1] + self.layers[i](u)))
+        return outs[-1]
+
+
+class NanoNet(nn.Module):
+    """(N, in_channels, H, W) float -> (N, num_classes) logits, for any H, W >= 2**stages."""
+
+    def __init__(self, config: NanoConfig, num_classes: int = 7, in_channels: int = 1):
+        super().__init__()
+        self.config = config
+        self.stem = conv_bn_relu(in_channels, config.stem, 3)
+        stages, cin = [], config.stem
+        for s, (w, d) in enumerate(zip(config.widths, config.depths)):
+            stages.append(NanoStage(cin, w, d, config.stage_mixes(s)))
+            cin = w
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(config.dropout))
+        self.classifier = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.stages(self.stem(x))))
+
+
+def build_nano(config: NanoConfig, spec: ModelSpec) -> NanoNet:
+    """A NanoNet for ``spec`` (its label count and channels)."""
+    return NanoNet(config, len(spec.labels), spec.channels)
+
+
+# Chosen by `litefer search` (proxy: FER2013 subset); logs and Pareto plots in results/search/.
+NANO_CONFIGS: dict[str, NanoConfig] = {
+    "nano_a": NanoConfig(stem=16, widths=(32, 56, 96), depths=(2, 3, 2),
+                         mixes=(Mix(1, 2, (0, 1)),)),
+    "nano_b": NanoConfig(stem=12, widths=(24, 48, 80), depths=(2, 2, 2)),
+}
+
+
+def _register(name: str, description: str) -> None:
+    config = NANO_CONFIGS[name]
+    spec = ModelSpec(name=name, arch=name, labels=FER2013.classes,
+                     extra={"nano_config": config.to_dict()})
+
+    def builder(num_classes: int = 7, in_channels: int = 1, **overrides) -> NanoNet:
+        cfg = NanoConfig.from_dict({**config.to_dict(), **overrides}) if overrides else config
+        return NanoNet(cfg, num_classes, in_channels)
+
+    builder.__name__ = name
+    register_model(spec, description)(builder)
+
+
+_register("nano_a", "Nano-A: residual CNN with long-range 1x1 mixing convs (~232K params)")
+_register("nano_b", "Nano-B: smaller Nano (~136K params)")

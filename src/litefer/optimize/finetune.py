@@ -1,0 +1,98 @@
+"""A short fine-tuning loop over a FaceSet, with the training augmentation, for compressed models.
+
+Used after each pruning step, after channel pruning and for quantisation-aware fine-tuning. It
+selects the epoch on the validation split (PublicTest for FER2013), never on the test split.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import FaceSet
+from ..spec import ModelSpec
+from ..train.augment import random_affine
+from ..train.config import AugmentConfig
+from ..train.engine import batch_tensor, faces_to_uint8, predict_logits
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """epochs: passes over the training faces (0 = no fine-tuning); lr: peak of a cosine decay to 0;
+    limit: use only the first N training faces (0 = all; for smoke runs)."""
+
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    seed: int = 0
+    threads: int = 2
+    limit: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def accuracy(model: torch.nn.Module, x_uint8: np.ndarray, y: np.ndarray, spec: ModelSpec,
+             compression=None) -> float:
+    """Top-1 accuracy in eval mode (with ``compression``'s fake-quantised weights, if any)."""
+    with compression.quantized() if compression is not None else nullcontext():
+        logits = predict_logits(model, x_uint8, spec)
+    return float((logits.argmax(1) == y).mean()) if len(y) else 0.0
+
+
+def _epoch(model, x, y, spec, cfg: FinetuneConfig, opt, sched, gen, compression, step: int) -> int:
+    """One augmented pass over (x, y); returns the global step count after it."""
+    model.train()
+    order = torch.randperm(len(y), generator=gen).numpy()
+    for i in range(0, len(order), cfg.batch_size):
+        idx = np.sort(order[i:i + cfg.batch_size])
+        xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
+        with compression.quantized() if compression is not None else nullcontext():
+            loss = F.cross_entropy(model(xb), torch.from_numpy(y[idx]),
+                                   label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        if compression is not None:
+            compression.step(step)
+    return step
+
+
+def finetune(model: torch.nn.Module, spec: ModelSpec, train: FaceSet, val: FaceSet | None,
+             cfg: FinetuneConfig, compression=None) -> dict:
+    """Fine-tune ``model`` in place; returns {"epochs", "val_acc" per epoch, "best_epoch"}.
+
+    compression: an ``optimize.compress.Compression`` whose ``quantized()`` wraps each forward and
+    backward pass (quantisation-aware training, straight-through) and whose ``step(i)`` runs after
+    each optimiser step (pruning masks). With ``val`` the best epoch's weights are kept.
+    """
+    if cfg.epochs <= 0 or len(train) == 0:
+        return {"epochs": 0, "val_acc": [], "best_epoch": None}
+    torch.set_num_threads(cfg.threads)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train = train.subset(slice(0, cfg.limit)) if cfg.limit else train
+    x, y = faces_to_uint8(train, spec), train.labels
+    total = cfg.epochs * math.ceil(len(y) / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    history, best, best_state, step = [], -1.0, None, 0
+    for _ in range(cfg.epochs):
+        step = _epoch(model, x, y, spec, cfg, opt, sched, gen, compression, step)
+        if val is not None:
+            history.append(accuracy(model, faces_to_uint8(val, spec), val.labels, spec,
+                                    compression))
+            if history[-1] > best:
+                best, best_state = history[-1], copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    best_epoch = int(np.argmax(history)) + 1 if history else cfg.epochs
+    return {"epochs": cfg.epochs, "val_acc": history, "best_epoch": best_epoch}

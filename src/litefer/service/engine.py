@@ -1,0 +1,173 @@
+"""Engine: the model loaded once per process, inference threads, admission (429) and deadlines.
+
+Each request is admitted (or refused with :class:`Overloaded` when ``threads + queue`` are
+already in flight), then runs in a dedicated thread pool so the event loop stays responsive.
+A request that outlives its deadline is answered with :class:`TimedOut`, but it keeps its place
+until its thread is done, so timeouts cannot pile up unbounded work; work still waiting when
+its deadline passes is skipped. Detectors are not thread-safe, so each thread has its own;
+the ONNX Runtime session is shared (its ``run`` is thread-safe).
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from ..io import read_image
+from ..pipeline import FaceFilter, Recognizer
+from ..types import Result
+from .config import ServiceConfig
+
+
+class Overloaded(Exception):
+    """Every inference thread and queue place is taken: answer 429 and let the client retry."""
+
+
+class TimedOut(Exception):
+    """The deadline passed; ``pending`` is the still-running work (None if it never started)."""
+
+    def __init__(self, message: str, pending: asyncio.Future | None = None):
+        super().__init__(message)
+        self.pending = pending
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-request choices: detector name (one of the allowed), min_face in source pixels,
+    top_k: keep the k largest faces (0 = all)."""
+
+    detector: str
+    min_face: float = 0.0
+    top_k: int = 0
+
+
+class Ticket:
+    """One admitted request; releases its place once, when its work is done or never started."""
+
+    def __init__(self, engine: "Engine", timeout_s: float):
+        self.engine, self.deadline = engine, time.monotonic() + timeout_s
+        self.future: asyncio.Future | None = None
+        self._released = False
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def release(self, *_):
+        if not self._released:
+            self._released = True
+            self.engine.in_flight -= 1
+
+    def __enter__(self) -> "Ticket":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.future is None:
+            self.release()
+
+
+class Engine:
+    """recognizer: supplies the shared classifier, spec and face filter; detector_factory:
+    name -> a new detector (called once per thread and name); allowed: detector names a request
+    may choose."""
+
+    def __init__(self, config: ServiceConfig, recognizer: Recognizer,
+                 detector_factory: Callable[[str], object], allowed: list[str], default: str):
+        self.config, self.recognizer = config, recognizer
+        self.detector_factory, self.allowed, self.default = detector_factory, allowed, default
+        self.executor = ThreadPoolExecutor(config.threads, thread_name_prefix="litefer-infer")
+        self.in_flight = 0
+        self.streams = 0
+        self._local = threading.local()
+
+    def options(self, detector: str | None, min_face: float, top_k: int) -> Options:
+        """Validated per-request options; ValueError names what is allowed."""
+        name = detector or self.default
+        if name not in self.allowed:
+            raise ValueError(f"unknown detector {name!r}; this server offers: "
+                             f"{', '.join(self.allowed)}")
+        return Options(name, float(min_face), int(top_k))
+
+    def admit(self) -> Ticket:
+        """A place for one request, or Overloaded when ``threads + queue`` are in flight."""
+        if self.in_flight >= self.config.capacity:
+            raise Overloaded(f"server busy: {self.in_flight} requests in progress; retry shortly")
+        self.in_flight += 1
+        return Ticket(self, self.config.timeout_s)
+
+    async def run(self, ticket: Ticket, fn: Callable, *args):
+        """fn(*args) on an inference thread within the ticket's deadline (TimedOut otherwise)."""
+        deadline = ticket.deadline
+
+        def guarded():
+            if time.monotonic() > deadline:  # waited out its deadline in the queue: skip it
+                raise TimedOut("skipped: deadline passed while queued")
+            return fn(*args)
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, guarded)
+        ticket.future = future
+        future.add_done_callback(ticket.release)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), ticket.remaining())
+        except asyncio.TimeoutError:
+            raise TimedOut(f"analysis did not finish within {self.config.timeout_s:g} s",
+                           future) from None
+
+    def _recognizer(self, opts: Options) -> Recognizer:
+        """A shallow copy of the shared recognizer with this thread's detector and the
+        request's filter (the classifier session is shared, not copied)."""
+        cache = self._local.__dict__.setdefault("detectors", {})
+        if opts.detector not in cache:
+            cache[opts.detector] = self.detector_factory(opts.detector)
+        rec = copy.copy(self.recognizer)
+        rec.detector = cache[opts.detector]
+        rec.filter = FaceFilter(opts.min_face, opts.top_k, self.recognizer.filter.min_confidence)
+        return rec
+
+    def _decode(self, data: bytes):
+        return read_image(data, max_pixels=self.config.decode_pixels)
+
+    def analyze(self, data: bytes, source: str, opts: Options) -> Result:
+        """Encoded image -> Result (runs on an inference thread). Raises InvalidImageError."""
+        rec = self._recognizer(opts)
+        t0 = time.perf_counter()
+        decoded = self._decode(data)
+        decode_ms = (time.perf_counter() - t0) * 1e3
+        result = rec.analyze(decoded, source=source)
+        result.timings_ms["decode"] = decode_ms
+        return result
+
+    def track(self, data: bytes, index: int, t: float, tracker, opts: Options) -> Result:
+        """One camera frame -> Result with track ids from this connection's ``tracker``."""
+        rec = self._recognizer(opts)
+        t0 = time.perf_counter()
+        decoded = self._decode(data)
+        decode_ms = (time.perf_counter() - t0) * 1e3
+        result = next(rec.stream([(index, t, decoded)], source="<stream>", tracker=tracker))
+        result.timings_ms["decode"] = decode_ms
+        return result
+
+    def describe(self) -> dict:
+        """The loaded model (file name only, never a server path), shipped weights, detectors."""
+        from ..runtime.weights import list_weights
+
+        spec = self.recognizer.spec
+        weights = [{k: v for k, v in w.summary().items() if k != "path"} for w in list_weights()]
+        return {
+            "model": {"name": spec.name, "arch": spec.arch, "labels": list(spec.labels),
+                      "input_size": list(spec.input_size), "channels": spec.channels,
+                      "file": self.recognizer.classifier.path.name},
+            "weights": weights,
+            "detectors": {"default": self.default, "available": list(self.allowed)},
+            "limits": {"max_body_bytes": self.config.max_body_bytes,
+                       "max_image_pixels": self.config.max_image_pixels,
+                       "timeout_s": self.config.timeout_s, "threads": self.config.threads,
+                       "queue": self.config.queue, "max_top_k": self.config.max_top_k},
+        }
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+

@@ -1,0 +1,202 @@
+"""Subject-independent k-fold cross-validation (CK+ protocol) and a fixed-epoch training loop.
+
+Protocol: every image of a subject falls in one fold (group k-fold, greedily balanced by class);
+each fold is tested once by a model trained on the other folds' subjects. Epoch choice: a FIXED
+number of epochs with the recipe of ``litefer train`` (AdamW, linear warm-up then cosine decay to
+zero, label smoothing, random affine augmentation) and the final weights are tested; nothing is
+selected on the test fold. Why not a validation part: CK+ has 118 subjects, so a validation part
+of the training subjects would hold ~10 of them (~80 images) and its accuracy saturates, which
+makes the chosen epoch noise; the cosine schedule ends at lr = 0, so the last epoch is stable.
+
+Per-fold results are written to ``out/folds/fold_XX.json`` and re-used when a run is resumed with
+the same settings, so an interrupted 10-fold run only repeats the unfinished fold.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import FaceSet
+from ..errors import DatasetError
+from ..metrics import classification_report
+from ..models import create_model
+from ..spec import ModelSpec
+from .augment import random_affine
+from .config import TrainConfig
+from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, predict_logits
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    """folds: k; init_from: checkpoint (.pt) or ONNX whose weights, except the classifier,
+    initialise every fold (two-stage fine-tuning), "" = from scratch; tta: average with the
+    mirrored test image; train: the per-fold recipe (its data/out/split fields are unused)."""
+
+    model: str = "nano_a"
+    folds: int = 10
+    init_from: str = ""
+    tta: bool = False
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=30, batch_size=32, lr=3e-3, warmup_epochs=1.0, weight_decay=1e-2))
+
+    def fingerprint(self) -> str:
+        """Hash of every setting that changes a fold's result (used to validate resumed folds)."""
+        d = asdict(self)
+        for k in ("data", "out", "resume", "tag", "threads", "limit"):
+            d["train"].pop(k, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def group_kfold(subjects: np.ndarray, labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold index int64 (N,) in 0..k-1 with all images of a subject in one fold.
+
+    Subjects are placed largest first (ties in a seeded random order) into the fold that keeps
+    per-class counts closest to an even 1/k share, so folds are roughly stratified and sized.
+    Raises DatasetError when a subject id is missing ("") or there are fewer subjects than k.
+    """
+    subjects, labels = np.asarray(subjects).astype(str), np.asarray(labels)
+    if len(subjects) != len(labels) or (subjects == "").any():
+        raise DatasetError("cross-validation needs a subject id for every image "
+                           "(load CK+ with load_ckplus48 / a folder of S<subject>_... names)")
+    names, inverse = np.unique(subjects, return_inverse=True)
+    if len(names) < k:
+        raise DatasetError(f"{len(names)} subjects cannot fill {k} folds; use --folds <= {len(names)}")
+    n_cls = int(labels.max()) + 1
+    per_subject = np.zeros((len(names), n_cls))
+    np.add.at(per_subject, (inverse, labels), 1)
+    target = per_subject.sum(0) / k
+    order = np.random.default_rng(seed).permutation(len(names))
+    order = order[np.argsort(-per_subject[order].sum(1), kind="stable")]
+    fold_counts, assign = np.zeros((k, n_cls)), np.zeros(len(names), np.int64)
+    for s in order:
+        before, after = fold_counts, fold_counts + per_subject[s]
+        cost = ((after - target) ** 2).sum(1) - ((before - target) ** 2).sum(1)
+        cost += (after.sum(1) - target.sum()) ** 2 - (before.sum(1) - target.sum()) ** 2
+        f = int(np.argmin(cost))
+        fold_counts[f] += per_subject[s]
+        assign[s] = f
+    return assign[inverse]
+
+
+def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: np.ndarray,
+                     cfg: TrainConfig) -> list[dict]:
+    """Train ``model`` in place for cfg.epochs on uint8 (N, C, H, W) images ``x`` and int64
+    labels ``y`` with the ``litefer train`` recipe; no validation, no files. Returns per-epoch
+    {"epoch", "train_loss", "train_acc", "seconds"} (accuracy on augmented batches)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps = math.ceil(len(y) / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
+    weights = _class_weights(y, len(spec.labels)) if cfg.class_weights else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    history = []
+    for epoch in range(cfg.epochs):
+        t0, model = time.time(), model.train()
+        order = torch.randperm(len(y), generator=gen).numpy()
+        loss_sum, correct = 0.0, 0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = np.sort(order[i:i + cfg.batch_size])
+            xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
+            yb = torch.from_numpy(y[idx])
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+        history.append({"epoch": epoch + 1, "train_loss": loss_sum / len(y),
+                        "train_acc": correct / len(y), "seconds": time.time() - t0})
+    return history
+
+
+def cv_spec(model: str, fs: FaceSet) -> ModelSpec:
+    """The registered spec of ``model`` with the dataset's labels (e.g. CK+ with contempt)."""
+    from ..models import get_entry
+
+    base = get_entry(model).spec
+    return base.with_(name=f"{model}.{fs.space.name}-cv", labels=fs.space.classes)
+
+
+def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int) -> dict:
+    """Train on every fold but ``f`` and test on ``f``. Returns accuracy, n, subjects (sorted),
+    seconds, init info and the per-image y_true / y_pred (label indices) of the test fold."""
+    t0 = time.time()
+    spec = cv_spec(cfg.model, fs)
+    torch.manual_seed(cfg.train.seed + 1000 * f)
+    model, _ = create_model(cfg.model, spec)
+    init = None
+    if cfg.init_from:
+        from .transfer import load_backbone
+
+        init = load_backbone(model, spec, cfg.init_from)
+    x = faces_to_uint8(fs, spec)
+    test = folds == f
+    seed_cfg = TrainConfig.from_dict({**cfg.train.to_dict(), "seed": cfg.train.seed + f})
+    history = fit_fixed_epochs(model, spec, x[~test], fs.labels[~test], seed_cfg)
+    logits = predict_logits(model, x[test], spec, tta_flip=cfg.tta)
+    y_true, y_pred = fs.labels[test], logits.argmax(1)
+    return {"fold": f, "accuracy": float((y_true == y_pred).mean()), "n": int(test.sum()),
+            "subjects": sorted(set(map(str, fs.subjects[test]))), "seconds": time.time() - t0,
+            "final_train_loss": history[-1]["train_loss"] if history else None, "init": init,
+            "y_true": y_true.tolist(), "y_pred": y_pred.tolist()}
+
+
+def _cached_fold(path: Path, fingerprint: str, n: int) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        row = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    ok = row.get("fingerprint") == fingerprint and row.get("n_images") == n
+    return row if ok else None
+
+
+def run_cv(cfg: CVConfig, fs: FaceSet, out: Path | None = None, resume: bool = True,
+           log=None) -> dict:
+    """k-fold subject-independent CV of ``cfg.model`` on ``fs``. Returns the report:
+    mean_accuracy, std_accuracy (sample std over folds, ddof=1), folds (fold, accuracy, n,
+    subjects, seconds), pooled (classification_report over all test predictions), settings.
+    With ``out``, per-fold JSON files are written there and re-used on resume."""
+    torch.set_num_threads(cfg.train.threads)
+    folds = group_kfold(fs.subjects, fs.labels, cfg.folds, cfg.train.seed)
+    fp, rows = cfg.fingerprint(), []
+    for f in range(cfg.folds):
+        path = out / "folds" / f"fold_{f:02d}.json" if out else None
+        row = _cached_fold(path, fp, len(fs)) if (path and resume) else None
+        if row is None:
+            row = {**run_fold(cfg, fs, folds, f), "fingerprint": fp, "n_images": len(fs)}
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(row))
+        if log:
+            log(f"fold {f + 1}/{cfg.folds}: accuracy {row['accuracy']:.4f} "
+                f"(n={row['n']}, {len(row['subjects'])} subjects, {row['seconds']:.0f}s)")
+        rows.append(row)
+    return summarize(cfg, fs, rows)
+
+
+def summarize(cfg: CVConfig, fs: FaceSet, rows: list[dict]) -> dict:
+    """The CV report from per-fold rows (see run_cv)."""
+    accs = np.array([r["accuracy"] for r in rows])
+    y_true = np.concatenate([r["y_true"] for r in rows]).astype(np.int64)
+    y_pred = np.concatenate([r["y_pred"] for r in rows]).astype(np.int64)
+    pooled = classification_report(y_true, y_pred, fs.space.classes)
+    pooled["model"] = cv_spec(cfg.model, fs).name
+    keep = ("fold", "accuracy", "n", "subjects", "seconds", "final_train_loss", "init")
+    return {"model": cfg.model, "labels": list(fs.space.classes), "n_images": len(fs),
+            "n_subjects": len(set(map(str, fs.subjects))),
+            "mean_accuracy": float(accs.mean()),
+            "std_accuracy": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+            "folds": [{k: r.get(k) for k in keep} for r in rows], "pooled": pooled,
+            "init_from": cfg.init_from or None, "selection": "fixed epochs, final weights",
+            "settings": asdict(cfg), "seconds": float(sum(r["seconds"] for r in rows))}

@@ -1,0 +1,97 @@
+"""`litefer bench` and litefer.bench: keys, units, isolation, energy honesty, no torch."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from litefer.bench import EnergyMeter, compare, label, timed
+
+KEYS = ("params", "macs", "file_bytes", "latency_ms_p50", "latency_ms_p95", "throughput_fps_b64",
+        "pipeline_fps", "cpu_percent", "peak_rss_mb")
+FAST = ["--repeats", "5", "--warmup", "2", "--batch-repeats", "2", "--frames", "2",
+        "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    pytest.importorskip("torch", reason="exporting the test model needs litefer[train]")
+    from litefer.models import create_model
+    from litefer.models.layers import count_params
+    from litefer.models.profile import count_macs
+    from litefer.optimize.export import export_onnx
+
+    model, spec = create_model("mini_xception")
+    spec = spec.with_(name="mini_xception.bench",
+                      extra={"params": count_params(model), "macs": count_macs(model, spec)})
+    return export_onnx(model, spec, tmp_path_factory.mktemp("bench") / "m.fp32.onnx")
+
+
+def test_bench_json_has_every_key_and_positive_values(model_path, capsys):
+    from litefer.cli import main
+
+    assert main(["bench", "--model", str(model_path), "--json", *FAST]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in KEYS:
+        assert key in result, key
+        if key == "pipeline_fps" and result[key] is None:  # no detector installed here
+            assert result["pipeline_reason"]
+            continue
+        assert result[key] > 0, key
+    assert result["params"] == 56951 and result["macs"] == 5520448
+    assert result["latency_ms_p95"] >= result["latency_ms_p50"]
+    assert result["config"]["repeats"] == 5
+
+
+def test_energy_is_measured_or_declared_unavailable_never_estimated(monkeypatch, tmp_path):
+    import litefer.bench as bench
+
+    monkeypatch.setattr(bench, "RAPL", tmp_path / "missing")
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails
+    meter = EnergyMeter()
+    assert meter.source is None and meter.read() is None and "RAPL" in meter.reason
+    counter = tmp_path / "energy_uj"
+    counter.write_text("5000000\n")
+    monkeypatch.setattr(bench, "RAPL", counter)
+    meter = EnergyMeter()
+    assert meter.source == "rapl" and meter.read() == pytest.approx(5.0)
+
+
+def test_timed_and_compare():
+    assert len(timed(lambda: None, 2, 7)) == 7
+    a = {"model": "m.a", "precision": "fp32", "file_bytes": 200, "latency_ms_p50": 2.0,
+         "pipeline_fps": None}
+    b = {"model": "m.b", "precision": "int8", "file_bytes": 50, "latency_ms_p50": 1.0,
+         "pipeline_fps": 30.0}
+    (row,) = compare([a, b])
+    assert row["model"] == label(b) == "m.b.int8" and row["baseline"] == "m.a.fp32"
+    assert row["ratios"]["file_bytes"] == 0.25 and row["ratios"]["latency_ms_p50"] == 0.5
+    assert row["ratios"]["pipeline_fps"] is None and row["ratios"]["macs"] is None
+
+
+def test_compare_runs_each_model_in_its_own_process(model_path, capsys):
+    from litefer.cli import main
+
+    assert main(["bench", "--compare", str(model_path), str(model_path), "--json", *FAST]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["results"]) == 2 and out["ratios"][0]["ratios"]["params"] == 1.0
+
+
+def test_bench_and_graph_stats_do_not_import_torch(model_path):
+    code = ("import sys, json\n"
+            "from litefer.bench import BenchConfig, benchmark\n"
+            f"r = benchmark({str(model_path)!r}, BenchConfig(warmup=1, repeats=3, batch=4, "
+            "batch_repeats=1, frames=1, threads=1))\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'macs': r['macs'], "
+            "'weights': r['weights']}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False and result["macs"] == 5520448 and result["weights"] > 50000
+
+
+def test_drawn_test_frame_is_640x480_rgb():
+    from litefer.bench import load_frame
+
+    frame = load_frame(None)
+    assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
