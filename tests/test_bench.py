@@ -90,8 +90,36 @@ def test_bench_and_graph_stats_do_not_import_torch(model_path):
     assert result["torch"] is False and result["macs"] == 5520448 and result["weights"] > 50000
 
 
-def test_drawn_test_frame_is_640x480_rgb():
-    from litefer.bench import load_frame
+def test_test_frames_are_640x480_rgb(tmp_path):
+    import cv2
 
-    frame = load_frame(None)
-    assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+    from litefer.bench import draw_test_frame, load_frame
+
+    for frame in (load_frame(None), draw_test_frame()):
+        assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+    cv2.imwrite(str(tmp_path / "tall.png"), np.full((300, 100, 3), 255, np.uint8))
+    tall = load_frame(tmp_path / "tall.png")  # fitted, not stretched: grey bars either side
+    assert tall.shape == (480, 640, 3) and tall[240, 0, 0] == 114 and tall[240, 320, 0] == 255
+
+
+def test_variants_table_is_written_between_the_markers(model_path, tmp_path):
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "variants_table.py"
+    spec = importlib.util.spec_from_file_location("variants_table", script)
+    vt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vt)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(model_path, weights / "mini_xception.bench.fp32.onnx")
+    (weights / "mini_xception.bench.fp32.json").write_text(
+        json.dumps({"private_test": {"accuracy": 0.6543}}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{vt.START}\nold table\n{vt.END}\nafter\n")
+    assert vt.main(["--weights", str(weights), "--repeats", "3", "--frames", "1",
+                    "--write", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith(f"{vt.END}\nafter\n")
+    assert "| mini_xception.bench | fp32 | 56,951 | 5,520,448 |" in text and "0.6543" in text

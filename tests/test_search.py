@@ -1,4 +1,4 @@
-"""Design search: budgets hold before any training, the log resumes, the front and plot are right."""
+"""Design search: budgets hold before training, the log resumes, the front and plot are right."""
 import json
 import random
 

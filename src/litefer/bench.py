@@ -22,13 +22,14 @@ from .errors import LiteferError
 
 FRAME_SIZE = (640, 480)  # width, height of the end-to-end test frame
 RAPL = Path("/sys/class/powercap/intel-rapl:0/energy_uj")
+DEFAULT_FRAME = Path(__file__).resolve().parent / "assets" / "astronaut.jpg"
 ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     """warmup/repeats: untimed and timed batch-1 calls; batch/batch_repeats: the throughput run;
-    frames: timed pipeline frames; frame: image with one face (default: a drawn face);
+    frames: timed pipeline frames; frame: image with one face (default: the packaged photo);
     threads: ONNX Runtime intra-op threads (0 = its choice); providers: () = best available."""
 
     warmup: int = 20
@@ -146,7 +147,7 @@ def classifier_bench(clf, cfg: BenchConfig, meter: EnergyMeter) -> dict:
 
 
 def draw_test_frame() -> np.ndarray:
-    """RGB uint8 640x480 frame with one drawn frontal face (head, eyes, brows, nose, mouth)."""
+    """RGB uint8 640x480 frame with one drawn frontal face (used when no photo is at hand)."""
     import cv2
 
     w, h = FRAME_SIZE
@@ -162,16 +163,24 @@ def draw_test_frame() -> np.ndarray:
     return cv2.GaussianBlur(img, (5, 5), 0)
 
 
-def load_frame(path: str | None) -> np.ndarray:
-    """The image at ``path`` resized to 640x480 RGB, or the drawn test frame."""
-    if path is None:
-        return draw_test_frame()
+def load_frame(path: str | Path | None) -> np.ndarray:
+    """RGB uint8 640x480 test frame: the photo at ``path`` (default: the packaged one-face photo
+    ``assets/astronaut.jpg``, else a drawn face) scaled to fit and centred on grey."""
     import cv2
 
+    path = DEFAULT_FRAME if path is None and DEFAULT_FRAME.is_file() else path
+    if path is None:
+        return draw_test_frame()
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise LiteferError(f"cannot read the benchmark frame {path}")
-    frame = cv2.resize(bgr, FRAME_SIZE, interpolation=cv2.INTER_AREA)
+    w, h = FRAME_SIZE
+    k = min(w / bgr.shape[1], h / bgr.shape[0])
+    size = (max(1, round(bgr.shape[1] * k)), max(1, round(bgr.shape[0] * k)))
+    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    frame = np.full((h, w, 3), 114, np.uint8)
+    x0, y0 = (w - size[0]) // 2, (h - size[1]) // 2
+    frame[y0:y0 + size[1], x0:x0 + size[0]] = small
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
@@ -187,8 +196,9 @@ def pipeline_bench(model: Path, cfg: BenchConfig) -> dict:
     frame = load_frame(cfg.frame)
     faces = len(rec.analyze(frame).faces)
     t = timed(lambda: rec.analyze(frame), max(1, cfg.warmup // 5), cfg.frames)
+    frame_name = cfg.frame or (DEFAULT_FRAME.name if DEFAULT_FRAME.is_file() else "drawn face")
     return {"pipeline_fps": float(1.0 / np.median(t)), "pipeline_faces": faces,
-            "detector": type(rec.detector).__name__, "frame": cfg.frame or "drawn face",
+            "detector": type(rec.detector).__name__, "frame": frame_name,
             "pipeline_reason": None if faces else "no face detected in the test frame"}
 
 

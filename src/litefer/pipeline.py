@@ -34,14 +34,15 @@ class Recognizer:
 
     model: None (package default), a shipped name or an .onnx path; detector: a backend name
     (see ``litefer.detect.list_detectors()``), ``"none"`` for images that already are face crops,
-    or a detector object with ``detect(image_rgb) -> list[Detection]``; align: similarity-warp
-    from eye landmarks when the detector gives them (else a box crop).
+    or a detector object with ``detect(image_rgb) -> list[Detection]``; detect_size: longest side
+    of the copy the named detector runs on (None: its default); align: similarity-warp from eye
+    landmarks when the detector gives them (else a box crop); threads: classifier threads.
     Images are RGB uint8 (H, W, 3) arrays, file paths or encoded bytes.
     """
 
     def __init__(self, model: str | Path | None = None, detector="default", align: bool = True,
                  min_face: float = 0.0, max_faces: int = 0, min_confidence: float = 0.0,
-                 threads: int = 0):
+                 threads: int = 1, detect_size: int | None = None):
         from .detect import create_detector
         from .runtime import Classifier
 
@@ -49,7 +50,10 @@ class Recognizer:
         self.spec = self.classifier.spec
         if not align:
             self.spec = self.spec.with_(align="none")
-        self.detector = create_detector(detector) if isinstance(detector, str) else detector
+        if isinstance(detector, str):
+            options = {} if detect_size is None else {"detect_size": detect_size}
+            detector = create_detector(detector, **options)
+        self.detector = detector
         self.framing = _framing(self.detector)
         self.filter = FaceFilter(min_face, max_faces, min_confidence)
 

@@ -19,6 +19,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("source", help="image | folder | glob | video | camera index | URL")
     p.add_argument("--model", default=None, help="shipped name or .onnx path (default: package default)")
     p.add_argument("--detector", default="default", help="face detector backend (default: yunet)")
+    p.add_argument("--detect-size", type=int, default=None,
+                   help="run detection on a copy whose longest side is N px (speed vs small faces)")
     p.add_argument("--no-align", action="store_true", help="crop boxes instead of aligning eyes")
     p.add_argument("--min-face", type=float, default=0.0, help="ignore faces smaller than N px")
     p.add_argument("--max-faces", type=int, default=0, help="keep the N largest faces (0 = all)")
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import Recognizer
 
     rec = Recognizer(args.model, args.detector, align=not args.no_align, min_face=args.min_face,
-                     max_faces=args.max_faces, min_confidence=args.min_confidence)
+                     max_faces=args.max_faces, min_confidence=args.min_confidence,
+                     detect_size=args.detect_size)
     kind = source_kind(args.source)
     with ExitStack() as stack:
         sink = sys.stdout if not args.json_out else stack.enter_context(open(args.json_out, "w"))

@@ -31,7 +31,7 @@ def add_parser(sub, name: str) -> None:
                         "the first (--model, when given, is the first)")
     p.add_argument("--detector", default=d.detector, help="detector for the pipeline FPS")
     p.add_argument("--frame", default=None, help="image with one face for the pipeline "
-                                                 "(resized to 640x480; default: a drawn face)")
+                                                 "(fitted into 640x480; default: packaged photo)")
     p.add_argument("--repeats", type=int, default=d.repeats, help="timed batch-1 calls")
     p.add_argument("--warmup", type=int, default=d.warmup)
     p.add_argument("--batch-repeats", type=int, default=d.batch_repeats)

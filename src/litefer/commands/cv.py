@@ -1,7 +1,8 @@
 """`litefer cv`: subject-independent k-fold cross-validation (CK+ protocol), needs litefer[train].
 
-Writes OUT/cv.json (mean ± std, per-fold accuracy, n and subjects, pooled report), OUT/confusion.png
-(pooled over every test fold) and OUT/folds/fold_XX.json (re-used when the run is resumed).
+Writes OUT/cv.json (mean ± std, per-fold accuracy, n and subjects, pooled report),
+OUT/confusion.png (pooled over every test fold) and OUT/folds/fold_XX.json (re-used when the
+run is resumed).
 Each fold trains a FIXED number of epochs and tests the final weights (see litefer.train.cv).
 """
 from __future__ import annotations
@@ -15,11 +16,12 @@ from ..errors import require
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="subject-independent k-fold cross-validation (needs litefer[train])",
+    p = sub.add_parser(name, help="subject-independent k-fold cross-validation "
+                                  "(needs litefer[train])",
                        description="Group k-fold by subject: every image of a subject is in one "
-                                   "fold; each fold is tested once by a model trained on the others "
-                                   "for a fixed number of epochs (final weights; no selection on "
-                                   "the test fold).")
+                                   "fold; each fold is tested once by a model trained on the "
+                                   "others for a fixed number of epochs (final weights; no "
+                                   "selection on the test fold).")
     p.add_argument("--model", required=True, help="registered architecture, e.g. nano_a")
     p.add_argument("--data", required=True, help="dataset folder with subject ids (CK+48)")
     p.add_argument("--folds", type=int, default=10)

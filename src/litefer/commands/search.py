@@ -45,8 +45,9 @@ def _summary(rows: list[dict], rejected: int, out: Path, args) -> dict:
     best = best_row(rows)
     return {"trained": len(rows), "rejected": rejected, "budget_params": args.budget_params,
             "budget_macs": args.budget_macs or None, "min_params": args.min_params,
-            "best": best, "pareto_front": [{k: r[k] for k in ("trial", "params", "macs", "accuracy")}
-                                           for r in pareto_front(rows)],
+            "best": best,
+            "pareto_front": [{k: r[k] for k in ("trial", "params", "macs", "accuracy")}
+                             for r in pareto_front(rows)],
             "log": str(out / "trials.jsonl"), "plot": str(out / "pareto.png")}
 
 

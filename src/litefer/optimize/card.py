@@ -17,13 +17,16 @@ def training_command(cfg: TrainConfig) -> str:
     if cfg.tag:
         parts.append(f"--tag {cfg.tag}")
     for field in ("epochs", "batch_size", "lr", "warmup_epochs", "weight_decay", "label_smoothing",
-                  "seed", "train_split", "val_split", "limit"):
+                  "seed", "train_split", "val_split", "limit", "prune_to", "prune_scope",
+                  "qat_bits"):
         if getattr(cfg, field) != getattr(d, field):
             parts.append(f"--{field.replace('_', '-')} {getattr(cfg, field)}")
-    if cfg.class_weights:
-        parts.append("--class-weights")
-    if not cfg.augment.enabled:
-        parts.append("--no-augment")
+    if (cfg.prune_start, cfg.prune_end) != (d.prune_start, d.prune_end):
+        parts.append(f"--prune-window {cfg.prune_start} {cfg.prune_end}")
+    for flag, on in (("--class-weights", cfg.class_weights), ("--no-augment", not cfg.augment.enabled),
+                     ("--qat", cfg.qat)):
+        if on:
+            parts.append(flag)
     return " ".join(parts)
 
 
@@ -76,12 +79,16 @@ def render_markdown(card: dict) -> str:
         f"- reproduce the test number: `{card['eval_command']}`",
         f"- {card['licence']}", "",
     ]
-    cal = card.get("calibration")
+    return "\n".join(lines + _calibration_lines(card) + _per_class_lines(card)) + "\n"
+
+
+def _calibration_lines(card: dict) -> list[str]:
+    cal, curve = card.get("calibration"), card.get("abstain_curve") or []
+    lines = []
     if cal:
-        lines.insert(-1, f"- calibration: temperature {cal['temperature']:.3f} fitted on "
-                         f"{cal['fitted_on']}; PrivateTest ECE ({cal['bins']} bins) "
-                         f"{cal['ece_before']:.4f} before, {cal['ece_after']:.4f} after")
-    curve = card.get("abstain_curve") or []
+        lines += [f"Calibration: temperature {cal['temperature']:.3f} fitted on {cal['fitted_on']}; "
+                  f"PrivateTest expected calibration error ({cal['bins']} bins) "
+                  f"{cal['ece_before']:.4f} before, {cal['ece_after']:.4f} after.", ""]
     if curve:
         lines += ["## Abstain trade-off on PrivateTest (`--min-confidence`)", "",
                   "| threshold | coverage | accuracy |", "|---|---|---|"]
@@ -89,6 +96,11 @@ def render_markdown(card: dict) -> str:
                   f"{'-' if r['accuracy'] is None else format(r['accuracy'], '.4f')} |"
                   for r in curve[::2]]
         lines.append("")
+    return lines
+
+
+def _per_class_lines(card: dict) -> list[str]:
+    lines = []
     per = card.get("private_test_per_class") or {}
     if per:
         lines += ["## PrivateTest per class", "", "| class | precision | recall | F1 | support |",
@@ -101,7 +113,7 @@ def render_markdown(card: dict) -> str:
                   "|---" * (len(labels) + 1) + "|"]
         lines += [f"| {labels[i]} | " + " | ".join(f"{v:.2f}" for v in row) + " |"
                   for i, row in enumerate(cm)]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_card(card: dict, onnx_path: Path) -> tuple[Path, Path]:

@@ -53,7 +53,8 @@ def read_log(path: Path) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if i < len(lines) - 1:
-                raise LiteferError(f"{path}:{i + 1}: not a JSON line; fix or remove the log") from None
+                raise LiteferError(
+                    f"{path}:{i + 1}: not a JSON line; fix or remove the log") from None
             path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
@@ -111,7 +112,8 @@ def _next_candidate(cfg, space, spec, done, t, logged, path):
 
 def run_search(cfg: EvolutionConfig, space: SearchSpace, spec: ModelSpec,
                evaluate: Callable[[NanoConfig], float], log_path: str | Path,
-               settings: dict | None = None, log: Callable[[str], None] | None = None) -> list[dict]:
+               settings: dict | None = None,
+               log: Callable[[str], None] | None = None) -> list[dict]:
     """Run (or resume) the search until ``cfg.trials`` candidates are trained.
 
     evaluate(config) -> proxy accuracy in 0..1, called only for in-budget candidates. The log
@@ -130,7 +132,8 @@ def run_search(cfg: EvolutionConfig, space: SearchSpace, spec: ModelSpec,
     done = [r for r in rows if r.get("status") == "trained"]
     logged = {(r["trial"], r["attempt"]) for r in rows if r.get("status") == "rejected"}
     for t in range(len(done), cfg.trials):
-        config, parent, kind, params, macs = _next_candidate(cfg, space, spec, done, t, logged, path)
+        config, parent, kind, params, macs = _next_candidate(cfg, space, spec, done, t, logged,
+                                                             path)
         t0 = time.time()
         acc = float(evaluate(config))
         row = {"status": "trained", "trial": t, "config": _plain(config), "params": params,

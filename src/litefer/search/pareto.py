@@ -40,9 +40,9 @@ def plot_pareto(rows: list[dict], path: str | Path, budget_params: int = 0, reje
     best = best_row(rows)
     if best:
         ax.annotate(f"trial {best['trial']}: {best['accuracy']:.3f}", (best["params"] / 1e3,
-                    best["accuracy"]), textcoords="offset points", xytext=(-70, 8), fontsize=8)
+                    best["accuracy"]), textcoords="offset points", xytext=(-90, -14), fontsize=8)
     ax.set(xlabel="parameters (thousands)", ylabel="proxy accuracy",
-           title=title or f"{len(rows)} trained, {rejected} rejected over budget")
+           title=title or f"{len(rows)} trained, {rejected} rejected outside the budget")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -67,7 +67,8 @@ def group_kfold(subjects: np.ndarray, labels: np.ndarray, k: int, seed: int = 0)
                            "(load CK+ with load_ckplus48 / a folder of S<subject>_... names)")
     names, inverse = np.unique(subjects, return_inverse=True)
     if len(names) < k:
-        raise DatasetError(f"{len(names)} subjects cannot fill {k} folds; use --folds <= {len(names)}")
+        raise DatasetError(f"{len(names)} subjects cannot fill {k} folds; "
+                           f"use --folds <= {len(names)}")
     n_cls = int(labels.max()) + 1
     per_subject = np.zeros((len(names), n_cls))
     np.add.at(per_subject, (inverse, labels), 1)

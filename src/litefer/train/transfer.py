@@ -113,7 +113,8 @@ def _from_onnx(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
         _same_arch(ModelSpec.from_json(meta["litefer.spec"]).arch, spec.arch, path)
     pairs = _torch_layers(model, spec)
     if len(layers) != len(pairs):
-        raise LiteferError(f"{path}: {len(layers)} conv/linear layers, {spec.arch} has {len(pairs)}")
+        raise LiteferError(f"{path}: {len(layers)} conv/linear layers, "
+                           f"{spec.arch} has {len(pairs)}")
     head = dict(model.named_modules())[classifier_prefix(model)[:-1]]
     loaded = 0
     for (w, b), (mod, bn) in zip(layers, pairs):
