@@ -123,10 +123,23 @@ def test_bad_input_raises(name):
 
 
 def test_default_golden_box(astronaut):
-    det = backend("yunet").detect(astronaut)[0]
+    det = backend("yunet", detect_size=640).detect(astronaut)[0]  # full resolution (512 px)
     assert np.allclose(det.box, GOLDEN_BOX, atol=3)
     assert det.score == pytest.approx(0.93, abs=0.05)
     assert np.allclose(det.landmarks[:2], GOLDEN_EYES, atol=3)
+
+
+def test_auto_detect_size_halves_frames_and_keeps_photos_at_640():
+    from litefer.detect.base import auto_detect_size
+
+    assert auto_detect_size(480, 640) == 320 and auto_detect_size(512, 512) == 320
+    assert auto_detect_size(900, 1000) == 500 and auto_detect_size(3000, 4000) == 640
+
+
+def test_auto_detect_size_still_finds_the_golden_face(astronaut):
+    det = backend("yunet").detect(astronaut)[0]  # 512 px photo detected on a 320 px copy
+    assert iou(det.box, np.array(GOLDEN_BOX)) > 0.85
+    assert np.allclose(det.landmarks[:2], GOLDEN_EYES, atol=5)
 
 
 def test_downscaled_detection_maps_back(astronaut):

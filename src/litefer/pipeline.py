@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -127,20 +127,23 @@ class Recognizer:
                     self.spec.labels, probs, label, conf)
 
     def stream(self, frames: Iterable[tuple[int, float, np.ndarray]], source: str = "<stream>",
-               tracker=None) -> Iterator[Result]:
+               tracker=None, temporal=None, detect_every: int = 1) -> Iterator[Result]:
         """(frame_index, time_s, RGB frame) -> one Result per frame, lazily (constant memory).
 
         Faces carry ``track_id`` from ``tracker`` (a fresh litefer.video.Tracker when None).
+        temporal: None (per-frame probabilities), a name ("none", "ema", "gru" needs a model:
+        use litefer.video.create_temporal) or a temporal model object; its probabilities,
+        label and confidence replace the per-frame ones. detect_every: run the detector on every
+        K-th frame and classify the tracker's predicted boxes in between (see litefer.video.stream).
         """
-        from .video import Tracker
+        from .video import Tracker, create_temporal
+        from .video.stream import run_stream
 
-        tracker = tracker or Tracker()
-        for index, t, frame in frames:
-            res = self.analyze(frame, source=source)
-            res.frame, res.time_s = index, t
-            tracks = tracker.update(np.array([f.box for f in res.faces]).reshape(-1, 4))
-            res.faces = [replace(f, track_id=tr.id) for f, tr in zip(res.faces, tracks)]
-            yield res
+        if temporal is None or isinstance(temporal, str):
+            temporal = create_temporal(temporal or "none")
+        if hasattr(temporal, "check_labels"):
+            temporal.check_labels(self.spec.labels)
+        yield from run_stream(self, frames, source, tracker or Tracker(), temporal, detect_every)
 
 
 def _framing(detector) -> str:

@@ -36,6 +36,9 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="videos: stop after N frames")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
+    from .analyze_video import add_video_arguments
+
+    add_video_arguments(p)
     p.set_defaults(run=run)
 
 

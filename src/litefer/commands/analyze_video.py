@@ -1,74 +1,150 @@
 """Video files, cameras and stream URLs for `litefer analyze`: JSON per frame, CSV timeline,
-annotated MP4, per-track summary, optional live window."""
+annotated MP4, per-track summary and emotion-timeline PNGs, optional live window.
+
+Live sources (cameras, rtsp/http URLs) are read on a grabber thread that keeps only the newest
+frame, so the output follows the camera's time and drops frames rather than lagging; files are
+never dropped. Memory stays constant: one frame in flight, bounded per-track timelines written
+(and freed) when their track ends.
+"""
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections import Counter, defaultdict
+from itertools import islice
 from pathlib import Path
 
 import cv2
 
 
-def _outputs(args, name: str, labels: tuple[str, ...]):
-    out = Path(args.out) if args.out else None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-    table = None
-    if args.csv:
-        path = Path(args.csv)
-        if out and not path.is_absolute():
-            path = out / path
+def add_video_arguments(p) -> None:
+    """The video-only options of `litefer analyze`."""
+    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+                   help="videos: detect faces on every K-th frame only; in between, faces are "
+                        "placed at their tracks' predicted boxes and still classified (speed)")
+    p.add_argument("--temporal", default="none", choices=["none", "ema", "gru"],
+                   help="videos: per-track temporal model over the per-frame probabilities")
+    p.add_argument("--temporal-model", default=None, metavar="FILE.onnx",
+                   help="GRU one-step model for --temporal gru")
+    p.add_argument("--ema-alpha", type=float, default=0.2,
+                   help="weight of the newest frame for --temporal ema (0 < alpha <= 1)")
+    p.add_argument("--no-timeline", action="store_true",
+                   help="videos: do not draw per-track timeline PNGs into --out")
+
+
+class _Outputs:
+    """Everything written besides JSON: CSV rows, annotated MP4, track summary, timelines."""
+
+    def __init__(self, args, name: str, labels: tuple[str, ...], fps: float):
+        self.args, self.fps, self.stem = args, fps, Path(name).stem or "camera"
+        self.out = Path(args.out) if args.out else None
+        if self.out:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.table = self._table(labels) if args.csv else None
+        self.writer, self.tracks, self.timelines = None, defaultdict(Counter), None
+        if self.out and not args.no_timeline:
+            from ..video.timeline import TimelineWriter, matplotlib_available
+
+            if matplotlib_available():
+                self.timelines = TimelineWriter(self.out, self.stem, labels)
+            else:
+                print("litefer analyze: matplotlib is not installed; per-track timeline PNGs "
+                      "skipped (pip install matplotlib)", file=sys.stderr)
+
+    def _table(self, labels):
+        path = Path(self.args.csv)
+        if self.out and not path.is_absolute():
+            path = self.out / path
         fh = open(path, "w", newline="")
-        table = (fh, csv.writer(fh))
-        table[1].writerow(["time", "frame", "track", "x1", "y1", "x2", "y2", "label", "confidence",
-                           *labels])
-    return out, table
+        writer = csv.writer(fh)
+        writer.writerow(["time", "frame", "track", "x1", "y1", "x2", "y2", "label", "confidence",
+                         *labels])
+        return fh, writer
+
+    def add(self, res, frame, alive_ids) -> None:
+        for f in res.faces:
+            self.tracks[f.track_id][f.label] += 1
+            if self.table:
+                self.table[1].writerow([f"{res.time_s:.3f}", res.frame, f.track_id,
+                                        *(f"{v:.1f}" for v in f.box), f.label,
+                                        f"{f.confidence:.4f}", *(f"{p:.4f}" for p in f.probs)])
+        if self.timelines is not None:
+            self.timelines.add(res, alive_ids)
+        if self.out:
+            self.writer = self.writer or _writer(self.out / self.stem, self.fps, frame)
+            self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.table:
+            self.table[0].close()
+        if self.timelines is not None:
+            self.timelines.close()
+        if self.out:
+            _write_summary(self.out / f"{self.stem}.tracks.json", self.tracks, self.fps)
 
 
 def analyze_video(rec, args, sink, kind: str) -> int:
     """Returns the number of failures (0 or 1: a stream that ended with an error)."""
-    from ..draw import draw_result
-    from ..errors import MissingDependencyError
     from ..io import FrameStream
     from ..progress import Progress
+    from ..video import Tracker, create_temporal
+    from ..video.live import LatestFrames
 
     source = int(args.source) if args.source.isdigit() else args.source
-    stream = FrameStream(source, max_frames=args.max_frames)
-    name = str(args.source)
-    out, table = _outputs(args, name, rec.spec.labels)
-    writer, tracks = None, defaultdict(Counter)
-    last, frames = None, _LastFrame(stream)
-    with Progress(stream.frame_count, "frames", args.progress) as bar:
-        for res in rec.stream(frames, source=name):
-            last = res
-            sink.write(json.dumps(res.to_dict()) + "\n")
-            for f in res.faces:
-                tracks[f.track_id][f.label] += 1
-                if table:
-                    table[1].writerow([f"{res.time_s:.3f}", res.frame, f.track_id,
-                                       *(f"{v:.1f}" for v in f.box), f.label,
-                                       f"{f.confidence:.4f}", *(f"{p:.4f}" for p in f.probs)])
-            if out or args.show:
-                frame = draw_result(frames.frame, res)
-            if out:
-                writer = writer or _writer(out / (Path(name).stem or "camera"), stream.fps, frame)
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            if args.show:
-                try:
-                    cv2.imshow("litefer", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                except cv2.error as exc:
-                    raise MissingDependencyError("--show needs an OpenCV build with a GUI "
-                                                 "(pip install opencv-python) and a display") from exc
-                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+    probe = FrameStream(source, max_frames=args.max_frames)
+    live = LatestFrames(probe)
+    if live.live:  # count delivered frames, not grabbed ones
+        probe.max_frames = None
+    name, tracker = str(args.source), Tracker()
+    temporal = create_temporal(args.temporal, args.temporal_model, args.ema_alpha)
+    outputs = _Outputs(args, name, rec.spec.labels, probe.fps)
+    grabbed = iter(live)
+    frames = _LastFrame(islice(grabbed, args.max_frames) if live.live else grabbed)
+    results = rec.stream(frames, source=name, tracker=tracker, temporal=temporal,
+                         detect_every=args.detect_every)
+    last = None
+    try:
+        with Progress(probe.frame_count, "frames", args.progress) as bar:
+            for last in results:
+                sink.write(json.dumps(last.to_dict()) + "\n")
+                drawn = _draw(frames.frame, last) if args.out or args.show else None
+                outputs.add(last, drawn, [t.id for t in tracker.tracks])
+                if args.show and _show(drawn):
                     break
-            bar.update(1, faces=len(res.faces))
-    if writer is not None:
-        writer.release()
-    if table:
-        table[0].close()
-    if out:
-        _write_summary(out / f"{Path(name).stem or 'camera'}.tracks.json", tracks, stream.fps)
+                bar.update(1, faces=len(last.faces))
+    finally:
+        results.close()
+        grabbed.close()  # stops a live source's grabber thread now, not at garbage collection
+        outputs.close()
+    return _finish(sink, name, probe, live, last)
+
+
+def _draw(frame, res):
+    from ..draw import draw_result
+
+    return draw_result(frame, res)
+
+
+def _show(frame) -> bool:
+    """Show a frame; True when the user pressed q or Esc."""
+    from ..errors import MissingDependencyError
+
+    try:
+        cv2.imshow("litefer", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    except cv2.error as exc:
+        raise MissingDependencyError("--show needs an OpenCV build with a GUI "
+                                     "(pip install opencv-python) and a display") from exc
+    return (cv2.waitKey(1) & 0xFF) in (27, ord("q"))
+
+
+def _finish(sink, name: str, stream, live, last) -> int:
+    """Error record for a broken stream; a note on frames dropped from a live source."""
+    if live.live and live.dropped:
+        print(f"litefer analyze: {name}: {live.dropped} of {live.dropped + live.delivered} "
+              "frames dropped to keep up with the live source", file=sys.stderr)
     if stream.error:
         frame = None if last is None else last.frame
         sink.write(json.dumps({"source": name, "frame": frame, "faces": [],

@@ -40,6 +40,18 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--providers", nargs="+", default=[], help="e.g. cuda tensorrt cpu "
                                                               "(missing ones are skipped)")
     p.add_argument("--json", action="store_true", help="one JSON object (a list with --compare)")
+    p.add_argument("--video", action="store_true",
+                   help="end-to-end video FPS on synthetic 640x480 clips with 1 and 4 faces, "
+                        "with and without --detect-every (uses --frames, --detector, --threads)")
+    p.add_argument("--detect-every", type=int, nargs="+", default=[1, 3], metavar="K",
+                   help="--video: detection intervals to time (1 = every frame)")
+    p.add_argument("--faces", type=int, nargs="+", default=[1, 4], choices=[1, 4],
+                   help="--video: faces in the synthetic clip")
+    p.add_argument("--temporal", default="ema", choices=["none", "ema", "gru"],
+                   help="--video: temporal model in the loop")
+    p.add_argument("--temporal-model", default=None, help="--video: GRU step .onnx")
+    p.add_argument("--detect-size", type=int, default=None,
+                   help="--video: detection copy's longest side (default: the detector's)")
     p.set_defaults(run=run)
 
 
@@ -91,8 +103,32 @@ def _print(results: list[dict], ratios: list[dict]) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
+def _run_video(args: argparse.Namespace) -> int:
+    from ..video.bench import VideoBenchConfig, video_bench
+
+    cfg = VideoBenchConfig(frames=args.frames, faces=tuple(args.faces),
+                           detect_every=tuple(args.detect_every), temporal=args.temporal,
+                           temporal_model=args.temporal_model, detector=args.detector,
+                           detect_size=args.detect_size, threads=max(1, args.threads))
+    result = video_bench(args.model, cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['model']} / {result['detector']} / temporal {args.temporal}, 640x480")
+    print(f"{'faces':>5} {'detect every':>12} {'FPS':>8} {'target':>7} {'faces/frame':>11} "
+          f"{'track ids':>9}")
+    for r in result["runs"]:
+        ok = {True: "", False: " (below target)", None: ""}[r["meets_target"]]
+        print(f"{r['faces']:>5} {r['detect_every']:>12} {r['fps']:>8.1f} {r['target_fps']:>7.0f} "
+              f"{r['faces_per_frame']:>11.2f} {r['track_ids']:>9}{ok}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench import benchmark, compare
+
+    if args.video:
+        return _run_video(args)
 
     if args.compare:
         models = ([args.model] if args.model else []) + args.compare

@@ -36,20 +36,35 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def check_options(score_threshold: float, detect_size: int | None, min_size: float) -> None:
+AUTO = "auto"
+
+
+def auto_detect_size(h: int, w: int) -> int:
+    """Half the longest side, within 320..640: real-time frames (640 x 480) are detected at 320,
+    photos of 1280 px and more at 640."""
+    return int(min(640, max(320, max(h, w) // 2)))
+
+
+def check_options(score_threshold: float, detect_size: int | str | None, min_size: float) -> None:
     """Validate the options every backend shares (ValueError on nonsense)."""
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must lie in 0..1, got {score_threshold}")
-    if detect_size is not None and detect_size < 32:
+    if isinstance(detect_size, str):
+        if detect_size != AUTO:
+            raise ValueError(f"detect_size must be a number of pixels, None or {AUTO!r}")
+    elif detect_size is not None and detect_size < 32:
         raise ValueError(f"detect_size must be None or >= 32 pixels, got {detect_size}")
     if min_size < 0:
         raise ValueError(f"min_size must be >= 0 pixels, got {min_size}")
 
 
-def shrink(image: np.ndarray, detect_size: int | None) -> tuple[np.ndarray, float]:
+def shrink(image: np.ndarray, detect_size: int | str | None) -> tuple[np.ndarray, float]:
     """(copy for detection whose longest side is at most ``detect_size``, its scale = detection
-    pixels per source pixel). Never upscales; detect_size None keeps the image as it is."""
+    pixels per source pixel). Never upscales; detect_size None keeps the image as it is, "auto"
+    uses :func:`auto_detect_size`."""
     h, w = image.shape[:2]
+    if detect_size == AUTO:
+        detect_size = auto_detect_size(h, w)
     if detect_size is None or max(h, w) <= detect_size:
         return image, 1.0
     scale = detect_size / max(h, w)

@@ -53,7 +53,9 @@ class YuNetDetector:
 
     score_threshold: keep faces scoring at least this (0..1; yunet scores top out near 0.95).
     The default 0.7 keeps AFW recall at 100% (0.8: 99.7%, 0.9: 79.5%) and drops most blurred
-    skin patches and backs of heads seen between 0.5 and 0.7. detect_size: longest side of the
+    skin patches and backs of heads seen between 0.5 and 0.7. detect_size: "auto" (default: half
+    the longest side within 320..640, so a 640 x 480 frame is detected at 320 for real-time
+    speed and photos of 1280 px and more at 640 for small faces) or the longest side of the
     downscaled copy detection runs on (None: full resolution); min_size: smallest face side to
     report, source pixels; threads: OpenMP threads for yuface (1 avoids the heavy slowdown its
     spinning threads suffer when other processes share the cores).
@@ -61,7 +63,7 @@ class YuNetDetector:
 
     name = "yunet"
 
-    def __init__(self, *, score_threshold: float = 0.7, detect_size: int | None = 640,
+    def __init__(self, *, score_threshold: float = 0.7, detect_size: int | str | None = "auto",
                  min_size: float = 0.0, threads: int = 1):
         check_options(score_threshold, detect_size, min_size)
         if threads < 1:

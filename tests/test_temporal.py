@@ -1,0 +1,160 @@
+"""Temporal GRU (torch vs ONNX one-step parity, per-track hidden state, training smoke) and
+MobileNetV3-small (registry, input sizes, the Trainer's 48 -> 96 resize)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="temporal/model tests need litefer[train] (torch)")
+
+from litefer.data.sequences import ProbSequences  # noqa: E402
+from litefer.labels import FER2013  # noqa: E402
+from litefer.metrics import softmax  # noqa: E402
+from litefer.models import create_model, get_entry  # noqa: E402
+from litefer.models.temporal import GruCell  # noqa: E402
+from litefer.train.temporal_export import check_temporal_parity, export_temporal_onnx  # noqa: E402
+from litefer.video import Track, smooth_batch  # noqa: E402
+from litefer.video.temporal import GruStep  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def gru_onnx(tmp_path_factory):
+    torch.manual_seed(0)
+    model, spec = create_model("temporal_gru")
+    path = export_temporal_onnx(model, spec.with_(name="temporal_gru.test"),
+                                tmp_path_factory.mktemp("gru") / "gru.onnx")
+    return model, path
+
+
+def test_gru_cell_follows_torch_gru_equations():
+    torch.manual_seed(1)
+    ref = torch.nn.GRUCell(7, 16)
+    cell = GruCell(7, 16)
+    with torch.no_grad():
+        cell.ih.weight.copy_(ref.weight_ih)
+        cell.ih.bias.copy_(ref.bias_ih)
+        cell.hh.weight.copy_(ref.weight_hh)
+        cell.hh.bias.copy_(ref.bias_hh)
+    x, h = torch.randn(5, 7), torch.randn(5, 16)
+    torch.testing.assert_close(cell(x, h), ref(x, h), atol=1e-6, rtol=1e-5)
+
+
+def test_one_step_onnx_matches_torch_within_1e4_on_a_random_model(gru_onnx):
+    model, path = gru_onnx
+    assert check_temporal_parity(model, path, tracks=5, steps=20) <= 1e-4
+
+
+def test_step_model_metadata_and_state_shapes(gru_onnx):
+    _, path = gru_onnx
+    runner = GruStep(path)
+    assert runner.hidden_size == 128 and runner.spec.seq_len == 32
+    assert runner.labels == FER2013.classes
+    a, b = Track(1, np.zeros(4)), Track(2, np.zeros(4))
+    p = softmax(np.random.default_rng(0).normal(size=(2, 7))).astype(np.float32)
+    out = runner.update([a, b], p)
+    assert out.shape == (2, 7) and np.allclose(out.sum(1), 1, atol=1e-5)
+    assert a.state["gru_h"].shape == (128,) and not np.allclose(a.state["gru_h"], b.state["gru_h"])
+    h_before = b.state["gru_h"].copy()
+    runner.update([a], p[:1])  # b is not seen on this frame: its state must not move
+    np.testing.assert_array_equal(b.state["gru_h"], h_before)
+    assert runner.update([], np.zeros((0, 7), np.float32)).shape == (0, 7)
+
+
+def test_per_track_states_equal_separate_runs(gru_onnx):
+    """Batching tracks in one call gives each the result it would get alone."""
+    _, path = gru_onnx
+    runner = GruStep(path)
+    rng = np.random.default_rng(2)
+    probs = softmax(rng.normal(size=(3, 6, 7))).astype(np.float32)
+    together = smooth_batch(runner, probs)
+    alone = np.stack([smooth_batch(runner, probs[i:i + 1])[0] for i in range(3)])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_labels_must_match_the_classifier(gru_onnx):
+    from litefer.errors import LiteferError
+
+    _, path = gru_onnx
+    with pytest.raises(LiteferError, match="trained on labels"):
+        GruStep(path).check_labels(("a", "b"))
+
+
+def test_an_image_model_is_refused_as_a_step_model(tmp_path):
+    from litefer.errors import LiteferError
+    from litefer.optimize.export import export_onnx
+
+    model, spec = create_model("mini_xception")
+    path = export_onnx(model, spec, tmp_path / "img.onnx")
+    with pytest.raises(LiteferError, match="not a GRU step model"):
+        GruStep(path)
+
+
+def test_gru_runtime_does_not_import_torch(gru_onnx):
+    _, path = gru_onnx
+    code = ("import sys, json, numpy as np\n"
+            "from litefer.video import create_temporal, Track\n"
+            f"m = create_temporal('gru', {str(path)!r})\n"
+            "out = m.update([Track(1, np.zeros(4))], np.full((1, 7), 1 / 7, np.float32))\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'shape': list(out.shape)}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"torch": False, "shape": [1, 7]}
+
+
+def _toy_sequences(n, t_len=12, seed=0):
+    """Noisy per-frame probabilities whose arg-max is right 60 % of the time."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    logits = rng.normal(0, 1.0, (n, t_len, 7))
+    logits[np.arange(n), :, labels] += 1.2
+    present = rng.random((n, t_len)) > 0.1
+    present[:, 0] = True
+    probs = np.where(present[..., None], softmax(logits), np.nan).astype(np.float32)
+    return ProbSequences(probs, present, labels.astype(np.int64), FER2013.classes,
+                         {"classifier": "toy", "split": "Training"})
+
+
+def test_training_smoke_exports_a_working_step_model(tmp_path):
+    from litefer.train.temporal import TemporalTrainConfig, fit_temporal, switch_batch
+
+    seqs = _toy_sequences(200)
+    seqs.save(tmp_path / "train.npz")
+    probs, present, targets = switch_batch(seqs, np.arange(20), 1.0, np.random.default_rng(0))
+    assert not np.isnan(probs).any() and (targets[:, 0] != targets[:, -1]).all()
+    cfg = TemporalTrainConfig(train=str(tmp_path / "train.npz"), out=str(tmp_path / "run"),
+                              hidden=16, epochs=2, batch_size=64, threads=1)
+    summary = fit_temporal(cfg, progress=False)
+    assert summary["parity"] <= 1e-4 and summary["seq_len"] == 12
+    runner = GruStep(summary["onnx"])
+    assert runner.hidden_size == 16 and runner.spec.extra["classifier"] == "toy"
+
+
+# --- MobileNetV3-small -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,side", [("mobilenetv3_small", 96), ("mobilenetv3_small_64", 64)])
+def test_mobilenetv3_specs_sizes_and_rgb(name, side):
+    model, spec = create_model(name)
+    assert spec.input_size == (side, side) and spec.channels == 1
+    assert model.eval()(torch.zeros(2, 1, side, side)).shape == (2, 7)
+    rgb = spec.with_(channels=3, mean=(0.5,) * 3, std=(0.5,) * 3)
+    m3, _ = create_model(name, rgb)
+    assert m3.eval()(torch.zeros(1, 3, side, side)).shape == (1, 7)
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert {"InvertedResidual", "SqueezeExcite", "Hardswish"} <= kinds
+
+
+def test_trainer_upscales_fer_faces_to_96_and_trains_mobilenetv3(tmp_path):
+    from helpers import synthetic_faces
+
+    from litefer.train.config import AugmentConfig, TrainConfig
+    from litefer.train.engine import Trainer
+
+    faces = synthetic_faces(64)
+    cfg = TrainConfig(model="mobilenetv3_small", out=str(tmp_path), epochs=1, batch_size=32,
+                      threads=1, augment=AugmentConfig(enabled=True), warmup_epochs=0.5)
+    trainer = Trainer(cfg, faces, faces.subset(slice(0, 16)))
+    assert trainer.x_train.shape == (64, 1, 96, 96) and trainer.spec.input_size == (96, 96)
+    summary = trainer.fit(progress=False)
+    assert summary["epochs"] == 1 and (tmp_path / "best.pt").is_file()
+    assert get_entry("mobilenetv3_small").spec.input_size == (96, 96)
