@@ -13,7 +13,9 @@ flicker. It measures how a temporal model trades responsiveness for stability on
 it says nothing about recognising real expression dynamics (onset -> apex), which is what the
 CK+ sequence protocol measures. Clips from Training faces train the GRU; only PrivateTest clips
 are used here. Metrics (litefer.video.metrics): frame accuracy over shown frames, clip accuracy
-by majority vote and at the last frame, flicker = label changes per 100 frame transitions.
+by majority vote and at the last frame, flicker = label changes per 100 frame transitions;
+responsiveness: the same clips spliced at a random cut with a clip of another class, accuracy on
+the first 8 shown frames after the cut and on all frames after it (smoothing's lag).
 """
 from __future__ import annotations
 
@@ -22,22 +24,29 @@ import json
 import sys
 from pathlib import Path
 
-from litefer.data.sequences import ProbSequences
+import numpy as np
+
+from litefer.data.sequences import ProbSequences, splice
 from litefer.video import create_temporal, smooth_batch
-from litefer.video.metrics import clip_report
+from litefer.video.metrics import clip_report, switch_report
 
 NOTE = ("robustness benchmark on synthetic clips of still FER2013 PrivateTest faces (constant "
         "labels); not the CK+ sequence protocol")
 COLUMNS = (("frame_accuracy", "frame acc"), ("clip_accuracy_vote", "clip acc (vote)"),
-           ("clip_accuracy_last", "clip acc (last)"), ("flicker_per_100", "flicker /100"))
+           ("clip_accuracy_last", "clip acc (last)"), ("flicker_per_100", "flicker /100"),
+           ("accuracy_first_window", "switch: first 8"), ("accuracy_after_switch", "after switch"))
 
 
-def evaluate(seqs: ProbSequences, models: dict) -> dict:
-    """name -> temporal model; returns name -> clip_report on ``seqs``."""
+def evaluate(seqs: ProbSequences, models: dict, window: int = 8) -> dict:
+    """name -> temporal model; returns name -> clip_report on ``seqs`` plus switch_report on
+    the same clips spliced with a clip of another class at a random cut (seed 0)."""
     report = {}
+    spliced = splice(seqs, np.arange(len(seqs)), 1.0, np.random.default_rng(0))
     for name, model in models.items():
         out = smooth_batch(model, seqs.probs, seqs.present)
         report[name] = clip_report(out, seqs.present, seqs.labels, len(seqs.classes))
+        out = smooth_batch(model, spliced[0], spliced[1])
+        report[name].update(switch_report(out, spliced[1], spliced[2], spliced[3], window))
     base = report.get("none", {}).get("flicker_per_100")
     for row in report.values():
         row["flicker_reduction"] = (base / row["flicker_per_100"]

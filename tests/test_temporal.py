@@ -79,6 +79,10 @@ def test_labels_must_match_the_classifier(gru_onnx):
     _, path = gru_onnx
     with pytest.raises(LiteferError, match="trained on labels"):
         GruStep(path).check_labels(("a", "b"))
+    warned = GruStep(path)
+    warned.spec = warned.spec.with_(extra={"classifier": "mini_xception.fer2013"})
+    with pytest.warns(UserWarning, match="retrain"):
+        warned.check_labels(FER2013.classes, "nano_a.fer2013")
 
 
 def test_an_image_model_is_refused_as_a_step_model(tmp_path):
@@ -94,6 +98,9 @@ def test_an_image_model_is_refused_as_a_step_model(tmp_path):
 def test_gru_runtime_does_not_import_torch(gru_onnx):
     _, path = gru_onnx
     code = ("import sys, json, numpy as np\n"
+            "import litefer.commands.analyze_video, litefer.video.bench, litefer.video.live\n"
+            "import litefer.video.clips, litefer.video.metrics, litefer.video.timeline\n"
+            "import litefer.data.sequences\n"
             "from litefer.video import create_temporal, Track\n"
             f"m = create_temporal('gru', {str(path)!r})\n"
             "out = m.update([Track(1, np.zeros(4))], np.full((1, 7), 1 / 7, np.float32))\n"

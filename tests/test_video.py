@@ -251,11 +251,9 @@ def test_analyze_gru_without_a_model_is_a_clear_error(face_video, capsys):
     assert main(["analyze", str(face_video), "--temporal", "gru"]) == 2
     assert "--temporal-model" in capsys.readouterr().err
 
-
 class PacedCamera:
-    """Stands in for litefer.io.FrameStream on camera 0: the test video's frames, looped
-    forever at 200 FPS in real time (queued like a camera driver's buffer), flagged live.
-    Read without dropping, the output would lag: frames 0, 1, 2, ... whatever the time."""
+    """Camera 0 for the CLI: the test video looped at 200 FPS in real time, queued like a
+    driver's buffer (read without dropping, the output would lag: frames 0, 1, 2, ...)."""
     live, fps, frame_count, error, video = True, 200.0, None, None, None
 
     def __init__(self, source, **_):

@@ -142,7 +142,7 @@ class Recognizer:
         if temporal is None or isinstance(temporal, str):
             temporal = create_temporal(temporal or "none")
         if hasattr(temporal, "check_labels"):
-            temporal.check_labels(self.spec.labels)
+            temporal.check_labels(self.spec.labels, self.spec.name)
         yield from run_stream(self, frames, source, tracker or Tracker(), temporal, detect_every)
 
 

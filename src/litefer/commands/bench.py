@@ -114,7 +114,8 @@ def _run_video(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['model']} / {result['detector']} / temporal {args.temporal}, 640x480")
+    print(f"{result['model']} / {result['detector']} (detect size {result['detect_size']}) / "
+          f"temporal {args.temporal}, 640x480")
     print(f"{'faces':>5} {'detect every':>12} {'FPS':>8} {'target':>7} {'faces/frame':>11} "
           f"{'track ids':>9}")
     for r in result["runs"]:

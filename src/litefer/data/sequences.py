@@ -119,7 +119,8 @@ def load_ckplus_sequences(root: str | Path, on_error: str = "raise") -> Sequence
     for folder in (images, emotions):
         if not folder.is_dir():
             raise DatasetError(f"{root}: no {folder.name}/ folder; expected the CK+ layout "
-                               "cohn-kanade-images/Sxxx/yyy/*.png and Emotion/Sxxx/yyy/*_emotion.txt")
+                               "cohn-kanade-images/Sxxx/yyy/*.png and "
+                               "Emotion/Sxxx/yyy/*_emotion.txt")
     frames, labels, subjects, sources, skipped = [], [], [], [], []
     for subject in _subdirs(images):
         for seq in _subdirs(subject):
@@ -198,8 +199,8 @@ class ProbSequences:
         n, t_len, k = self.probs.shape
         if self.present.shape != (n, t_len) or self.labels.shape != (n,) or k != len(self.classes):
             raise ValueError(f"inconsistent shapes: probs {self.probs.shape}, present "
-                             f"{self.present.shape}, labels {self.labels.shape}, {len(self.classes)} "
-                             "classes")
+                             f"{self.present.shape}, labels {self.labels.shape}, "
+                             f"{len(self.classes)} classes")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -226,3 +227,25 @@ class ProbSequences:
             return cls(z["probs"].astype(np.float32), z["present"].astype(bool),
                        z["labels"].astype(np.int64), tuple(str(c) for c in z["classes"]),
                        json.loads(str(z["meta"])))
+
+
+def splice(seqs: ProbSequences, idx: np.ndarray, switch_prob: float, rng: np.random.Generator
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sequences ``idx`` -> (probs (B, T, K), present (B, T), per-step targets (B, T), cut (B,)).
+
+    A ``switch_prob`` share of the rows continues, from a cut point in the middle half of the
+    clip, with the same frames of a clip of another class: an expression change as the GRU must
+    follow it. cut is T for rows left whole. Probabilities stay NaN where not present.
+    """
+    probs, present = seqs.probs[idx].copy(), seqs.present[idx].copy()
+    t_len = probs.shape[1]
+    targets = np.repeat(seqs.labels[idx, None], t_len, 1)
+    cuts = np.full(len(idx), t_len)
+    for row in np.flatnonzero(rng.random(len(idx)) < switch_prob):
+        others = np.flatnonzero(seqs.labels != targets[row, 0])
+        if not len(others):
+            continue
+        j, cut = int(rng.choice(others)), int(rng.integers(t_len // 4, 3 * t_len // 4 + 1))
+        probs[row, cut:], present[row, cut:] = seqs.probs[j, cut:], seqs.present[j, cut:]
+        targets[row, cut:], cuts[row] = seqs.labels[j], cut
+    return probs, present, targets, cuts

@@ -125,4 +125,5 @@ def video_bench(model, cfg: VideoBenchConfig = VideoBenchConfig()) -> dict:
                     else row["fps"] >= target
                 runs.append(row)
     return {"model": rec.spec.name, "detector": type(rec.detector).__name__,
+            "detect_size": getattr(rec.detector, "detect_size", None),
             "frame_size": list(SIZE), "runs": runs, "config": asdict(cfg)}

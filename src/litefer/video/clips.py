@@ -52,7 +52,8 @@ def _drift(rng: np.random.Generator, length: int, amplitude: float) -> np.ndarra
     """A slow sinusoid of random phase and period (1-3 clip lengths) in [-amplitude, amplitude]."""
     period = length * rng.uniform(1.0, 3.0)
     phase = rng.uniform(0, 2 * np.pi)
-    return amplitude * rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * np.arange(length) / period + phase)
+    wave = np.sin(2 * np.pi * np.arange(length) / period + phase)
+    return amplitude * rng.uniform(0.3, 1.0) * wave
 
 
 def _walk(rng: np.random.Generator, length: int, limit: float) -> np.ndarray:

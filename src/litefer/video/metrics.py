@@ -7,6 +7,10 @@
 - flicker: label changes per 100 frame-to-frame transitions between consecutive shown frames
   (a clip of n shown frames has n - 1 transitions). On clips whose true label is constant every
   change is an error the viewer sees, whatever the accuracy.
+
+Responsiveness (switch_report), on spliced clips whose label changes once at a cut: accuracy on
+the shown frames right after the cut (the first ``window`` frames) and on all frames after it.
+Smoothing buys stability with lag; these numbers show the price.
 """
 from __future__ import annotations
 
@@ -50,3 +54,19 @@ def clip_report(probs: np.ndarray, present: np.ndarray, labels: np.ndarray,
             "clip_accuracy_vote": float((vote == labels).mean()) if len(labels) else 0.0,
             "clip_accuracy_last": float((last == labels).mean()) if len(labels) else 0.0,
             "flicker_per_100": flicker_per_100(shown)}
+
+
+def switch_report(probs: np.ndarray, present: np.ndarray, targets: np.ndarray,
+                  cuts: np.ndarray, window: int = 8) -> dict:
+    """probs (N, T, K), present (N, T), per-step targets (N, T), cut (N,) (T = no change) ->
+    accuracy over shown frames in [cut, cut + window) and in [cut, T), over spliced rows."""
+    probs = np.nan_to_num(np.asarray(probs, np.float64), nan=-1.0)
+    arg, t_len = probs.argmax(-1), probs.shape[1]
+    steps = np.arange(t_len)[None]
+    cuts = np.asarray(cuts)[:, None]
+    after = present & (steps >= cuts) & (cuts < t_len)
+    early = after & (steps < cuts + window)
+    hit = arg == targets
+    return {"switched_clips": int((cuts[:, 0] < t_len).sum()), "window": window,
+            "accuracy_first_window": float(hit[early].mean()) if early.any() else 0.0,
+            "accuracy_after_switch": float(hit[after].mean()) if after.any() else 0.0}

@@ -63,10 +63,10 @@ def _detected(rec, frame, source: str, tracker):
 def _predicted(rec, frame, source: str, tracker):
     """A frame without detection: faces at the tracks' predicted boxes, classified in one call."""
     from ..align import align_faces
-    from ..io import read_image
+    from ..io import DecodedImage, read_image
 
     t0 = time.perf_counter()
-    decoded = read_image(frame)
+    decoded = frame if isinstance(frame, DecodedImage) else read_image(frame)
     t1 = time.perf_counter()
     w, h = decoded.source_size
     tracks, dets = [], []

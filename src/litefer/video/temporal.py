@@ -50,11 +50,20 @@ class GruStep:
                                f"{self.spec.hidden_size}); export one with litefer.train.temporal")
         self.labels, self.hidden_size = self.spec.labels, self.spec.hidden_size
 
-    def check_labels(self, labels: Sequence[str]) -> None:
-        """Raise LiteferError unless the classifier's labels are this model's, in order."""
+    def check_labels(self, labels: Sequence[str], classifier: str | None = None) -> None:
+        """Raise LiteferError unless the classifier's labels are this model's, in order; warn
+        (UserWarning) when ``classifier`` (its spec name) is not the one whose probabilities the
+        GRU was trained on: it still runs, but was tuned to another model's confidence."""
         if tuple(labels) != tuple(self.labels):
             raise LiteferError(f"GRU model {self.path.name} was trained on labels {self.labels}, "
                                f"the classifier gives {tuple(labels)}")
+        trained_on = self.spec.extra.get("classifier")
+        if classifier and trained_on and classifier != trained_on:
+            import warnings
+
+            warnings.warn(f"GRU model {self.path.name} was trained on the probabilities of "
+                          f"{trained_on}, not {classifier}; retrain it (scripts/make_clips.py, "
+                          "python -m litefer.train.temporal) for best results", stacklevel=3)
 
     def step(self, probs: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """probs float32 (N, K), hidden float32 (N, H) -> (probabilities (N, K), new hidden)."""
