@@ -37,12 +37,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--url", default=None, help="server base URL (loopback only)")
     p.add_argument("--spawn", action="store_true", help="start `litefer serve` on a free port")
     p.add_argument("--serve-arg", action="append", default=[],
-                   help="extra argument for the spawned server (repeatable), e.g. --serve-arg=--model=X")
+                   help="extra argument for the spawned server (repeatable), "
+                        "e.g. --serve-arg=--model=X")
     p.add_argument("--image", default=None, help="photo to post (default: a face in tests/assets)")
     p.add_argument("--size", default="640x480", help="re-encode the photo at WxH ('' keeps it)")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load")
-    p.add_argument("--max-requests", type=int, default=200_000, help="stop after this many")
+    p.add_argument("--max-requests", type=int, default=500_000, help="stop after this many")
     p.add_argument("--backoff", type=float, default=0.05, help="seconds to wait after a 429")
     p.add_argument("--api-key", default=os.environ.get("LITEFER_API_KEY"))
     p.add_argument("--soak", action="store_true", help="also sample the server's RSS")

@@ -123,3 +123,18 @@ def test_default_model_classifies_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     assert result == {"torch": False, "shape": [1, 7], "name": "mini_xception.fer2013"}
+
+
+@pytest.mark.data
+def test_shipped_default_card_matches_a_fresh_evaluation(fer_csv):
+    from litefer.data import load_fer2013
+    from litefer.evaluate import evaluate
+    from litefer.runtime.weights import list_weights
+
+    (default,) = [w for w in list_weights() if w.summary()["default"]]
+    report = evaluate(None, load_fer2013(fer_csv, "PrivateTest"))
+    assert report["n"] == default.card["private_test"]["n"] == 3589
+    assert report["accuracy"] == pytest.approx(default.card["private_test"]["accuracy"], abs=1e-9)
+    from litefer.optimize.export import sha256
+
+    assert sha256(default.path) == default.card["sha256"]

@@ -21,8 +21,10 @@ def add_parser(sub, name: str) -> None:
                                    "docs at /docs. Binds to loopback unless --host says otherwise.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", default=None, help="shipped name or .onnx path (default: package default)")
-    p.add_argument("--detector", default=None, help="default face detector (default: the library's)")
+    p.add_argument("--model", default=None,
+                   help="shipped name or .onnx path (default: package default)")
+    p.add_argument("--detector", default=None,
+                   help="default face detector (default: the library's)")
     p.add_argument("--detect-size", type=int, default=None,
                    help="longest side detection runs at (default: the detector's)")
     p.add_argument("--workers", type=int, default=1,

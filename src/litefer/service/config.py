@@ -1,4 +1,4 @@
-"""ServiceConfig: every limit and choice of the HTTP service in one frozen dataclass (no FastAPI)."""
+"""ServiceConfig: every limit and choice of the HTTP service, one frozen dataclass (no FastAPI)."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ class ServiceConfig:
     detector: str | None = None
     detect_size: int | None = None
     threads: int = 2
-    queue: int = 4
+    queue: int = 2
     timeout_s: float = 10.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_image_pixels: int = 16_000_000
@@ -37,7 +37,8 @@ class ServiceConfig:
 
     def __post_init__(self):
         positive = {"threads": self.threads, "timeout_s": self.timeout_s,
-                    "max_body_bytes": self.max_body_bytes, "max_image_pixels": self.max_image_pixels,
+                    "max_body_bytes": self.max_body_bytes,
+                    "max_image_pixels": self.max_image_pixels,
                     "decode_pixels": self.decode_pixels, "max_streams": self.max_streams}
         bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]
         if self.queue < 0:

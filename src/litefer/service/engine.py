@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..io import read_image
-from ..pipeline import FaceFilter, Recognizer
+from ..pipeline import FaceFilter, Recognizer, _framing
 from ..types import Result
 from .config import ServiceConfig
 
@@ -117,13 +117,14 @@ class Engine:
                            future) from None
 
     def _recognizer(self, opts: Options) -> Recognizer:
-        """A shallow copy of the shared recognizer with this thread's detector and the
-        request's filter (the classifier session is shared, not copied)."""
+        """A shallow copy of the shared recognizer with this thread's detector (and the crop
+        framing measured for it) and the request's filter; the classifier session is shared."""
         cache = self._local.__dict__.setdefault("detectors", {})
         if opts.detector not in cache:
             cache[opts.detector] = self.detector_factory(opts.detector)
         rec = copy.copy(self.recognizer)
         rec.detector = cache[opts.detector]
+        rec.framing = _framing(rec.detector)
         rec.filter = FaceFilter(opts.min_face, opts.top_k, self.recognizer.filter.min_confidence)
         return rec
 

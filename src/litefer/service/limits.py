@@ -88,7 +88,8 @@ class ApiKeyMiddleware:
         if key_matches(key_from_headers(_headers(scope)), self.api_key):
             return await self.app(scope, receive, send)
         await _send_json(send, 401, "missing or wrong API key: send it as 'X-API-Key: KEY' or "
-                                    "'Authorization: Bearer KEY'", [(b"www-authenticate", b"Bearer")])
+                                    "'Authorization: Bearer KEY'",
+                         [(b"www-authenticate", b"Bearer")])
 
 
 class BodyLimitMiddleware:
