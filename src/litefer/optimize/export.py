@@ -35,8 +35,13 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path,
         torch.onnx.export(model, torch.zeros(1, spec.channels, h, w), buf, dynamo=False,
                           input_names=["input"], output_names=["logits"], opset_version=opset,
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    proto = onnx.load_from_string(buf.getvalue())
-    for key, value in spec.with_(output="logits").to_metadata().items():
+    return save_with_spec(buf.getvalue(), spec.with_(output="logits"), path)
+
+
+def save_with_spec(onnx_bytes: bytes, spec: ModelSpec, path: Path) -> Path:
+    """Stamp ``spec`` into an exported graph's metadata, check it and write it to ``path``."""
+    proto = onnx.load_from_string(onnx_bytes)
+    for key, value in spec.to_metadata().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "litefer"

@@ -11,9 +11,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
+from ..optimize.export import save_with_spec
 from ..spec import ModelSpec
 
 PARITY_TOLERANCE = 1e-4
@@ -37,14 +37,7 @@ def export_temporal_onnx(model, spec: ModelSpec, path: str | Path, opset: int = 
                           output_names=["logits", "h_out"], opset_version=opset,
                           dynamic_axes={n: {0: "tracks"} for n in ("probs", "h_in", "logits",
                                                                   "h_out")})
-    proto = onnx.load_from_string(buf.getvalue())
-    for key, value in spec.to_metadata().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name = "litefer"
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    return path
+    return save_with_spec(buf.getvalue(), spec, path)
 
 
 @torch.no_grad()
