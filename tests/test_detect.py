@@ -188,3 +188,17 @@ def test_default_recall_on_afw(data_dir):
                          for b in boxes)
             total += 1
     assert found / total >= 0.95, f"recall {found}/{total}"
+
+
+def test_yunet_does_not_leak_memory_per_call(astronaut):
+    """yuface's own detect() leaked ~36 KB per call; litefer calls the library directly."""
+    import resource
+
+    det = backend("yunet")
+    for _ in range(20):
+        det.detect(astronaut)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(300):
+        det.detect(astronaut)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 3000  # the leak would add ~10,000 KB over 300 calls
