@@ -9,7 +9,9 @@ of the training subjects would hold ~10 of them (~80 images) and its accuracy sa
 makes the chosen epoch noise; the cosine schedule ends at lr = 0, so the last epoch is stable.
 
 Per-fold results are written to ``out/folds/fold_XX.json`` and re-used when a run is resumed with
-the same settings, so an interrupted 10-fold run only repeats the unfinished fold.
+the same settings, so an interrupted 10-fold run only repeats the unfinished fold. The thread
+count is not part of those settings, yet results are bit-identical only at the same thread count
+(floating-point reduction order), so quote numbers together with ``--threads``.
 """
 from __future__ import annotations
 
