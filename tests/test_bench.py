@@ -9,7 +9,8 @@ import pytest
 from litefer.bench import EnergyMeter, compare, label, timed
 
 KEYS = ("params", "macs", "file_bytes", "latency_ms_p50", "latency_ms_p95", "throughput_fps_b64",
-        "pipeline_fps", "cpu_percent", "peak_rss_mb")
+        "pipeline_fps", "cpu_percent", "peak_rss_mb", "batch_faces_per_s", "single_faces_per_s",
+        "batch_speedup")
 FAST = ["--repeats", "5", "--warmup", "2", "--batch-repeats", "2", "--frames", "2",
         "--threads", "1"]
 
@@ -41,6 +42,8 @@ def test_bench_json_has_every_key_and_positive_values(model_path, capsys):
         assert result[key] > 0, key
     assert result["params"] == 56951 and result["macs"] == 5520448
     assert result["latency_ms_p95"] >= result["latency_ms_p50"]
+    gain = result["batch_faces_per_s"] / result["single_faces_per_s"]
+    assert result["batch_speedup"] == pytest.approx(gain) and result["batch_crops"] == 32
     assert result["config"]["repeats"] == 5
 
 

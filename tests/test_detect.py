@@ -129,15 +129,16 @@ def test_default_golden_box(astronaut):
     assert np.allclose(det.landmarks[:2], GOLDEN_EYES, atol=3)
 
 
-def test_auto_detect_size_halves_frames_and_keeps_photos_at_640():
+def test_auto_detect_size_shrinks_frames_and_keeps_photos_at_640():
     from litefer.detect.base import auto_detect_size
 
-    assert auto_detect_size(480, 640) == 320 and auto_detect_size(512, 512) == 320
-    assert auto_detect_size(900, 1000) == 500 and auto_detect_size(3000, 4000) == 640
+    assert auto_detect_size(480, 640) == 288 and auto_detect_size(512, 512) == 288
+    assert auto_detect_size(900, 1000) == 448 and auto_detect_size(3000, 4000) == 640
+    assert all(auto_detect_size(n, n) % 32 == 0 for n in range(100, 3000, 37))
 
 
 def test_auto_detect_size_still_finds_the_golden_face(astronaut):
-    det = backend("yunet").detect(astronaut)[0]  # 512 px photo detected on a 320 px copy
+    det = backend("yunet").detect(astronaut)[0]  # 512 px photo detected on a 288 px copy
     assert iou(det.box, np.array(GOLDEN_BOX)) > 0.85
     assert np.allclose(det.landmarks[:2], GOLDEN_EYES, atol=5)
 

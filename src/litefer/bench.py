@@ -29,13 +29,14 @@ ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 @dataclass(frozen=True)
 class BenchConfig:
     """warmup/repeats: untimed and timed batch-1 calls; batch/batch_repeats: the throughput run;
-    frames: timed pipeline frames; frame: image with one face (default: the packaged photo);
+    frames: timed pipeline frames; crops: faces in the batch-API comparison; frame: image with one face (default: the packaged photo);
     threads: ONNX Runtime intra-op threads (0 = its choice); providers: () = best available."""
 
     warmup: int = 20
     repeats: int = 300
     batch: int = 64
     batch_repeats: int = 30
+    crops: int = 32
     frames: int = 60
     detector: str = "auto"
     frame: str | None = None
@@ -146,6 +147,19 @@ def classifier_bench(clf, cfg: BenchConfig, meter: EnergyMeter) -> dict:
             ("whole CPU package, all processes" if meter.source == "rapl" else "GPU 0")}
 
 
+def batch_bench(clf, cfg: BenchConfig) -> dict:
+    """Faces/s of ``predict_proba`` on ``cfg.crops`` face crops (uint8 RGB 96x96, resized to the
+    model input inside) in one call, over a loop of single-crop calls (the batch API's gain)."""
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(cfg.crops)]
+    repeats = max(5, cfg.batch_repeats)
+    loop = timed(lambda: [clf.predict_proba([c]) for c in crops], 2, repeats)
+    batch = timed(lambda: clf.predict_proba(crops), 2, repeats)
+    return {"batch_crops": cfg.crops, "batch_faces_per_s": float(cfg.crops / np.median(batch)),
+            "single_faces_per_s": float(cfg.crops / np.median(loop)),
+            "batch_speedup": float(np.median(loop) / np.median(batch))}
+
+
 def draw_test_frame() -> np.ndarray:
     """RGB uint8 640x480 frame with one drawn frontal face (used when no photo is at hand)."""
     import cv2
@@ -185,12 +199,14 @@ def load_frame(path: str | Path | None) -> np.ndarray:
 
 
 def pipeline_bench(model: Path, cfg: BenchConfig) -> dict:
-    """Frames per second of Recognizer.analyze (detect, align, classify) on the test frame;
+    """Frames per second of Recognizer.analyze (detect, align, classify) on the test frame, with
+    the pipeline's default threads (classifier 1, detector its own default: yunet 2 on 2 cores;
+    a multi-threaded classifier pool would spin against the detector's OpenMP threads);
     pipeline_fps is None with ``pipeline_reason`` when the pipeline cannot be built here."""
     try:
         from .pipeline import Recognizer
 
-        rec = Recognizer(model, detector=cfg.detector, threads=cfg.threads)
+        rec = Recognizer(model, detector=cfg.detector)  # threads as Recognizer() defaults them
     except (ImportError, LiteferError, OSError) as exc:
         return {"pipeline_fps": None, "pipeline_reason": f"{type(exc).__name__}: {exc}"}
     frame = load_frame(cfg.frame)
@@ -226,6 +242,7 @@ def benchmark(model: str | Path | None, cfg: BenchConfig = BenchConfig()) -> dic
               "threads": cfg.threads,
               **static_facts(clf.path, clf.spec)}
     result.update(classifier_bench(clf, cfg, EnergyMeter()))
+    result.update(batch_bench(clf, cfg))
     result.update(pipeline_bench(clf.path, cfg))
     wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
     result.update(cpu_percent=100.0 * cpu / max(wall, 1e-9), peak_rss_mb=peak_rss_mb(),

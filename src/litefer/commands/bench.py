@@ -11,6 +11,7 @@ from ..errors import LiteferError
 SHOWN = (("params", "params", "{:,}"), ("macs", "MACs", "{:,}"), ("file_bytes", "bytes", "{:,}"),
          ("latency_ms_p50", "p50 ms", "{:.3f}"), ("latency_ms_p95", "p95 ms", "{:.3f}"),
          ("throughput_fps_b64", "img/s b64", "{:,.0f}"), ("pipeline_fps", "pipeline FPS", "{:.1f}"),
+         ("batch_speedup", "batch32 gain", "{:.2f}x"),
          ("cpu_percent", "CPU %", "{:.0f}"), ("peak_rss_mb", "RSS MB", "{:.0f}"),
          ("energy_mj_per_image", "mJ/img", "{:.3f}"))
 
@@ -36,7 +37,9 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--warmup", type=int, default=d.warmup)
     p.add_argument("--batch-repeats", type=int, default=d.batch_repeats)
     p.add_argument("--frames", type=int, default=d.frames, help="timed pipeline frames")
-    p.add_argument("--threads", type=int, default=d.threads, help="ONNX Runtime threads (0 = auto)")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="ONNX Runtime threads of the classifier measurements (0 = auto); the "
+                        "pipeline FPS always uses the Recognizer defaults")
     p.add_argument("--providers", nargs="+", default=[], help="e.g. cuda tensorrt cpu "
                                                               "(missing ones are skipped)")
     p.add_argument("--json", action="store_true", help="one JSON object (a list with --compare)")

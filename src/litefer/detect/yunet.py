@@ -68,9 +68,7 @@ class YuNetDetector:
 
     Operating range: frontal to near-profile faces, roll up to at least +-60 degrees, boxes down
     to about 13 px at detection scale, i.e. 13 * longest_side / detect_size source pixels (26 px
-    in a 1280-px photo at the default 640). Speed (scripts/eval_detectors.py, 2-core x86 VM
-    shared with a training job): 25-51 ms per 640 x 480 frame, 6-14 ms with detect_size=320
-    (AFW recall 100% and 97.3%); libfacedetection warns above 960 px.
+    in a 1280-px photo at the default 640). Speed: see README (``scripts/eval_detectors.py``); libfacedetection warns above 960 px.
 
     score_threshold: keep faces scoring at least this (0..1; yunet scores top out near 0.95).
     The default 0.7 keeps AFW recall at 100% (0.8: 99.7%, 0.9: 79.5%) and drops most blurred
@@ -78,15 +76,19 @@ class YuNetDetector:
     the longest side within 320..640, so a 640 x 480 frame is detected at 320 for real-time
     speed and photos of 1280 px and more at 640 for small faces) or the longest side of the
     downscaled copy detection runs on (None: full resolution); min_size: smallest face side to
-    report, source pixels; threads: OpenMP threads for yuface (1 avoids the heavy slowdown its
-    spinning threads suffer when other processes share the cores).
+    report, source pixels; threads: OpenMP threads for yuface, None (default) = 2 where the
+    machine has 2 cores or more (a 288 x 216 copy: ~3.7 ms with 2 threads, ~5.5 ms with 1, quiet
+    2-core VM); pass 1 when other work shares the cores (the service's inference threads do),
+    since spinning OpenMP threads slow down heavily when oversubscribed.
     """
 
     name = "yunet"
 
     def __init__(self, *, score_threshold: float = 0.7, detect_size: int | str | None = "auto",
-                 min_size: float = 0.0, threads: int = 1):
+                 min_size: float = 0.0, threads: int | None = None):
         check_options(score_threshold, detect_size, min_size)
+        if threads is None:
+            threads = min(2, os.cpu_count() or 1)
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.score_threshold, self.detect_size = score_threshold, detect_size

@@ -42,7 +42,10 @@ def create_app(config: ServiceConfig | None = None, recognizer=None,
     if detector_factory is None:
         def detector_factory(name: str):
             sized = config.detect_size is not None and name != "none"
-            return create_detector(name, **({"detect_size": config.detect_size} if sized else {}))
+            det = create_detector(name, **({"detect_size": config.detect_size} if sized else {}))
+            if hasattr(det, "threads"):  # parallelism comes from the inference threads
+                det.threads = 1
+            return det
     detector_factory(default)  # fail now (MissingDependencyError ...) rather than per request
     recognizer = recognizer or Recognizer(config.model, detector="none", threads=1)
     allowed = sorted(set(list_detectors(available_only=True)) | {default})
