@@ -232,12 +232,19 @@ def test_fp16_and_int8_load_in_the_classifier_and_agree_with_fp32(fp32, tmp_path
 
 def test_graph_macs_are_the_same_for_every_precision(fp32, tmp_path):
     from litefer.onnx_stats import graph_stats
-    from litefer.optimize.quantize import convert_fp16, quantize_int8
+    import onnx
+
+    from litefer.optimize.quantize import Int8Config, convert_fp16, quantize_int8
 
     _, spec, path = fp32
     half = convert_fp16(path, tmp_path / "h.onnx")
-    int8 = quantize_int8(path, tmp_path / "q.onnx", synthetic_faces(32).images)
-    assert {graph_stats(p).macs for p in (path, half, int8)} == {spec.extra["macs"]}
+    faces = synthetic_faces(32).images
+    qop = quantize_int8(path, tmp_path / "q.onnx", faces)
+    qdq = quantize_int8(path, tmp_path / "qdq.onnx", faces, Int8Config(format="qdq"))
+    ops = [{n.op_type for n in onnx.load(str(p)).graph.node} for p in (qop, qdq)]
+    assert "QLinearConv" in ops[0] and "Conv" not in ops[0]
+    assert "QLinearConv" not in ops[1] and "DequantizeLinear" in ops[1]
+    assert {graph_stats(p).macs for p in (path, half, qop, qdq)} == {spec.extra["macs"]}
 
 
 def test_compiled_graph_keeps_the_spec_and_missing_providers_are_skipped(fp32, tmp_path):
@@ -345,3 +352,60 @@ def test_train_command_exposes_pruning_and_qat_options():
     assert (cfg.prune_to, cfg.qat, cfg.prune_start, cfg.prune_end) == (0.5, True, 0.1, 0.6)
     plain = config_from_args(build_parser().parse_args(["train", "--data", "x.csv"]))
     assert (plain.prune_to, plain.qat) == (0.0, False)
+
+
+def test_compact_keeps_outputs_io_names_and_metadata_and_shrinks(tmp_path):
+    """Storage compaction: same outputs bit for bit, same I/O names and spec, smaller file,
+    symmetric zero points dropped only where they are zero."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from litefer.optimize.compact import compact
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, (4, 1, 3, 3)).astype(np.int8)
+    inits = [numpy_helper.from_array(w, "a_very_long_exporter_weight_name"),
+             numpy_helper.from_array(np.float32(0.02), "weight_scale_long_name"),
+             numpy_helper.from_array(np.int8(0), "weight_zero_point_long_name"),
+             numpy_helper.from_array(np.float32(0.02), "duplicate_scale"),
+             numpy_helper.from_array(np.float32(1.5), "offset_value")]
+    nodes = [helper.make_node("DequantizeLinear", ["a_very_long_exporter_weight_name",
+                                                  "weight_scale_long_name",
+                                                  "weight_zero_point_long_name"],
+                              ["/dequantized/weight_output_0"], name="/dq/DequantizeLinear"),
+             helper.make_node("Conv", ["input", "/dequantized/weight_output_0"],
+                              ["/conv/Conv_output_0"], name="/conv/Conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["/conv/Conv_output_0", "duplicate_scale"], ["/mul_out"]),
+             helper.make_node("Add", ["/mul_out", "offset_value"], ["logits"])]
+    graph = helper.make_graph(nodes, "a_long_graph_name",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                             [None, 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.helper.set_model_props(model, {"litefer.spec": "{}"})
+    model = onnx.shape_inference.infer_shapes(model)
+    assert len(model.graph.value_info) > 0
+    small = compact(model)
+    assert small.ByteSize() < model.ByteSize()
+    assert [i.name for i in small.graph.input] == ["input"]
+    assert [o.name for o in small.graph.output] == ["logits"]
+    assert {p.key: p.value for p in small.metadata_props} == {"litefer.spec": "{}"}
+    assert len(small.graph.value_info) == 0
+    assert all(len(t.name) <= 2 for t in small.graph.initializer)
+    assert len(small.graph.initializer) == 3  # equal scales stored once, zero point dropped
+    dq = [n for n in small.graph.node if n.op_type == "DequantizeLinear"][0]
+    assert len(dq.input) == 2  # all-zero int8 zero point dropped
+    x = rng.standard_normal((2, 1, 8, 8)).astype(np.float32)
+    outs = []
+    for m in (model, small):
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        outs.append(sess.run(None, {"input": x})[0])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    # a non-zero zero point is kept
+    model.graph.initializer[2].CopyFrom(numpy_helper.from_array(np.int8(3),
+                                                                "weight_zero_point_long_name"))
+    dq = [n for n in compact(model).graph.node if n.op_type == "DequantizeLinear"][0]
+    assert len(dq.input) == 3

@@ -78,6 +78,25 @@ def _shapes(model) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _shapes_by_running(model) -> dict[str, tuple[int, ...]]:
+    """Shapes of every node output from one ONNX Runtime run on a zero batch of 1: the fallback
+    for graphs whose contrib ops (com.microsoft QLinearAdd, ...) onnx shape inference skips."""
+    import onnxruntime as ort
+
+    onnx = require("onnx", "train")
+    probe = _batch_one(model)
+    known = {o.name for o in probe.graph.output}
+    names = [o for n in probe.graph.node for o in n.output if o and o not in known]
+    probe.graph.output.extend([onnx.ValueInfoProto(name=n) for n in names])
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in sess.get_inputs():
+        dims = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        feeds[inp.name] = np.zeros(dims, np.float32 if "float" in inp.type else np.int64)
+    outs = sess.run(None, feeds)
+    return {o.name: tuple(v.shape) for o, v in zip(sess.get_outputs(), outs)}
+
+
 def _node_macs(node, weight: np.ndarray, shapes: dict) -> int | None:
     out = shapes.get(node.output[0])
     if out is None:
@@ -106,6 +125,13 @@ def graph_stats(model) -> GraphStats:
         shapes, reason = {}, f"shape inference failed: {exc}"
     else:
         reason = ""
+    weighted = [n for n in graph.node if n.op_type in WEIGHT_INPUTS]
+    if any(n.output[0] not in shapes for n in weighted):
+        try:
+            shapes = {**_shapes_by_running(model), **shapes}
+            reason = ""
+        except Exception as exc:  # noqa: BLE001 - a graph ONNX Runtime cannot run either
+            reason = reason or f"shapes unknown and the graph did not run: {exc}"
     seen, total, nonzero, macs = set(), 0, 0, 0
     for node in graph.node:
         if node.op_type not in WEIGHT_INPUTS:

@@ -40,6 +40,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--calib-samples", type=int, default=300, help="INT8 calibration faces")
     p.add_argument("--calibrate", default="minmax", choices=["minmax", "entropy", "percentile"])
     p.add_argument("--per-tensor", action="store_true", help="INT8 with one scale per tensor")
+    p.add_argument("--int8-format", default="qoperator", choices=["qoperator", "qdq"],
+                   help="INT8 graph: QLinearConv & co. (smaller file) or QDQ pairs")
     p.add_argument("--tag", default=None, help="variant tag suffix (default: e.g. c30-p50)")
     p.add_argument("--compile", nargs="?", const="extended", default="",
                    choices=["basic", "extended", "all"],
@@ -87,7 +89,7 @@ def config_from_args(args: argparse.Namespace):
         if args.structured else None,
         qat=args.qat, qat_bits=args.qat_bits, quantize=tuple(args.quantize), finetune=ft,
         int8=Int8Config(per_channel=not args.per_tensor, calibrate=args.calibrate,
-                        samples=args.calib_samples),
+                        samples=args.calib_samples, format=args.int8_format),
         tag=args.tag, compile=args.compile,
         bench=BenchConfig(repeats=args.repeats, batch_repeats=10, threads=1),
         command=command_line(args))

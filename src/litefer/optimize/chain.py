@@ -237,7 +237,7 @@ def run_optimize(cfg: OptimizeConfig) -> list[dict]:
             step = {"step": "fp16", "keep_io_types": True}
         else:
             quantize_int8(current, dst, _faces(sets, cfg.val_split, cfg.int8.samples), cfg.int8)
-            step = {"step": "int8", "format": "QDQ", **vars(cfg.int8),
+            step = {"step": "int8", **vars(cfg.int8),
                     "paper_formula_relative_error": quantization_table(
                         onnx_weights(onnx.load(str(current))))}
         rows.append(_finish(dst, cfg, sets, before, base_card, steps + [step], current))

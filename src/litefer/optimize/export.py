@@ -13,6 +13,7 @@ import torch
 from ..metrics import softmax
 from ..preprocess import to_input
 from ..spec import ModelSpec
+from .compact import compact
 
 PARITY_TOLERANCE = 1e-4
 
@@ -45,8 +46,7 @@ def save_with_spec(onnx_bytes: bytes, spec: ModelSpec, path: Path) -> Path:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "litefer"
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    onnx.save(compact(proto), str(path))  # short names, no value_info; compact() checks it
     return path
 
 

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import LiteferError
 from ..preprocess import to_input
 from .artefact import metadata, read_spec, with_extra, write_metadata
+from .compact import compact
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,7 @@ def convert_fp16(src: str | Path, dst: str | Path) -> Path:
     _keep_io_float32(g)
     del g.value_info[:]  # float32 annotations of intermediates no longer hold
     write_metadata(model, metadata(model), with_extra(spec, precision="fp16"))
-    onnx.checker.check_model(model)
-    onnx.save(model, str(dst))
+    onnx.save(compact(model), str(dst))  # compact() checks the model
     return Path(dst)
 
 
@@ -157,13 +157,16 @@ class Int8Config:
 
     per_channel: one scale per output channel; calibrate: "minmax", "entropy" or "percentile";
     samples: calibration faces used (the first N given); activation: "uint8" (the x86 U8S8 path) or
-    "int8"."""
+    "int8"; format: "qdq" (QuantizeLinear/DequantizeLinear pairs around float ops, fused by ONNX
+    Runtime at load) or "qoperator" (QLinearConv & co. written out: one node per layer, the
+    smaller file)."""
 
     per_channel: bool = True
     calibrate: str = "minmax"
     samples: int = 300
     batch_size: int = 32
     activation: str = "uint8"
+    format: str = "qoperator"
 
 
 def _reader(crops, spec, input_name: str, batch_size: int):
@@ -199,6 +202,9 @@ def quantize_int8(src: str | Path, dst: str | Path, crops, cfg: Int8Config = Int
         raise LiteferError("INT8 calibration needs faces: pass --data with a PublicTest split")
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
+    formats = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
+    if cfg.format not in formats:
+        raise LiteferError(f"format must be one of {', '.join(formats)}, got {cfg.format!r}")
     if cfg.calibrate not in methods:
         raise LiteferError(f"calibrate must be one of {', '.join(methods)}, got {cfg.calibrate!r}")
     source = onnx.load(str(src))
@@ -208,11 +214,12 @@ def quantize_int8(src: str | Path, dst: str | Path, crops, cfg: Int8Config = Int
         quant_pre_process(str(src), str(pre))
         quantize_static(
             str(pre), str(dst), _reader(crops, spec, source.graph.input[0].name, cfg.batch_size),
-            quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
+            quant_format=formats[cfg.format], per_channel=cfg.per_channel,
             weight_type=QuantType.QInt8, calibrate_method=methods[cfg.calibrate],
             activation_type=QuantType.QUInt8 if cfg.activation == "uint8" else QuantType.QInt8)
     model = onnx.load(str(dst))
-    calib = {"samples": len(crops), "method": cfg.calibrate, "per_channel": cfg.per_channel}
+    calib = {"samples": len(crops), "method": cfg.calibrate, "per_channel": cfg.per_channel,
+             "format": cfg.format}
     write_metadata(model, props, with_extra(spec, precision="int8", calibration=calib))
-    onnx.save(model, str(dst))
+    onnx.save(compact(model), str(dst))
     return Path(dst)
