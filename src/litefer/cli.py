@@ -12,7 +12,8 @@ from .errors import LiteferError
 COMMANDS = {
     "analyze": "analyze", "train": "train", "eval": "evaluate", "export": "export",
     "models": "models", "serve": "serve", "search": "search", "cv": "cv",
-    "optimize": "optimize", "bench": "bench",
+    "optimize": "optimize", "bench": "bench", "multistream": "multistream",
+    "prune-se": "prune_se",
 }
 
 

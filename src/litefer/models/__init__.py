@@ -3,8 +3,8 @@ from ..errors import require
 
 require("torch", "train")
 
-from . import (baselines, mini_xception, mobilenetv3, nano,  # noqa: E402,F401  (registers)
-               temporal)
+from . import (baselines, lbmbnet, mini_xception, mobilenetv3, nano,  # noqa: E402,F401  (registers)
+               multistream, temporal)
 from .registry import create_model, get_entry, list_models, register_model  # noqa: E402
 
 __all__ = ["create_model", "get_entry", "list_models", "register_model"]
