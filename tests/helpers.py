@@ -1,6 +1,8 @@
 """Synthetic data for tests that must not depend on the shared data."""
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 
 from litefer.data import FaceSet
@@ -17,3 +19,15 @@ def synthetic_faces(n: int = 280, seed: int = 0) -> FaceSet:
         images[i, 4 + r * 14: 16 + r * 14, 4 + c * 14: 16 + c * 14] = 230
     return FaceSet(images, labels.astype(np.int64), FER2013,
                    sources=[f"synthetic:{i}" for i in range(n)])
+
+
+def write_fer_csv(path, n=(140, 70, 70)):
+    """A gzipped FER2013-layout CSV of synthetic faces: n = (Training, PublicTest, PrivateTest)."""
+    rows = []
+    for split, count, seed in zip(("Training", "PublicTest", "PrivateTest"), n, (0, 1, 2)):
+        fs = synthetic_faces(count, seed)
+        rows += [f"{y},{' '.join(map(str, img.ravel()))},{split}"
+                 for img, y in zip(fs.images, fs.labels)]
+    with gzip.open(path, "wt") as fh:
+        fh.write("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    return path

@@ -1,7 +1,6 @@
 """LB-MBNet: frozen ternary LBC kernels, SE-guided pruning and rebuilding, ONNX parity, prune-se.
 Synthetic and small; skips without litefer[train]."""
 import argparse
-import gzip
 import json
 
 import numpy as np
@@ -17,7 +16,7 @@ from litefer.models.lbmbnet import (LBConv2d, LBMBConfig, LBMBNet, arch_name,  #
 from litefer.models.profile import count_macs  # noqa: E402
 from litefer.optimize import se_prune  # noqa: E402
 
-from helpers import synthetic_faces  # noqa: E402
+from helpers import synthetic_faces, write_fer_csv  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -226,14 +225,7 @@ def test_onnx_export_parity_with_torch(pruned, tmp_path):
 # ---- the command ---------------------------------------------------------------------------------
 
 def _fer_csv(path, n=(84, 42, 42)):
-    rows = []
-    for split, count, seed in zip(("Training", "PublicTest", "PrivateTest"), n, (0, 1, 2)):
-        fs = synthetic_faces(count, seed)
-        rows += [f"{y},{' '.join(map(str, img.ravel()))},{split}"
-                 for img, y in zip(fs.images, fs.labels)]
-    with gzip.open(path, "wt") as fh:
-        fh.write("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
-    return path
+    return write_fer_csv(path, n)
 
 
 @pytest.mark.parametrize("schedule", ["oneshot", "segmented"])

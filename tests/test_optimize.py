@@ -1,7 +1,6 @@
 """Network optimisation: the paper's quantiser, pruning, channel pruning, FP16/INT8, compilation,
 `litefer optimize` and `litefer train --prune-to/--qat`. Synthetic and small; torch tests skip
 without litefer[train]."""
-import gzip
 import json
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 
 from litefer.optimize.quantize import quantize_weights
 
-from helpers import synthetic_faces
+from helpers import synthetic_faces, write_fer_csv
 
 # np.round rounds halves to the even integer: 127.5 -> 128, -127.5 -> -128, 2.5 -> 2, 7.5 -> 8.
 
@@ -260,14 +259,7 @@ def test_compiled_graph_keeps_the_spec_and_missing_providers_are_skipped(fp32, t
 
 
 def _fer_csv(path, n=(140, 70, 70)):
-    rows = []
-    for split, count, seed in zip(("Training", "PublicTest", "PrivateTest"), n, (0, 1, 2)):
-        fs = synthetic_faces(count, seed)
-        rows += [f"{y},{' '.join(map(str, img.ravel()))},{split}"
-                 for img, y in zip(fs.images, fs.labels)]
-    with gzip.open(path, "wt") as fh:
-        fh.write("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
-    return path
+    return write_fer_csv(path, n)
 
 
 @pytest.mark.slow
