@@ -10,7 +10,7 @@ from litefer.bench import EnergyMeter, compare, label, timed
 
 KEYS = ("params", "macs", "file_bytes", "latency_ms_p50", "latency_ms_p95", "throughput_fps_b64",
         "pipeline_fps", "cpu_percent", "peak_rss_mb", "batch_faces_per_s", "single_faces_per_s",
-        "batch_speedup")
+        "batch_speedup", "import_seconds")
 FAST = ["--repeats", "5", "--warmup", "2", "--batch-repeats", "2", "--frames", "2",
         "--threads", "1"]
 

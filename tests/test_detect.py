@@ -132,20 +132,20 @@ def test_default_golden_box(astronaut):
 def test_auto_detect_size_shrinks_frames_and_keeps_photos_at_640():
     from litefer.detect.base import auto_detect_size
 
-    assert auto_detect_size(480, 640) == 288 and auto_detect_size(512, 512) == 288
-    assert auto_detect_size(900, 1000) == 448 and auto_detect_size(3000, 4000) == 640
+    assert auto_detect_size(480, 640) == 256 and auto_detect_size(512, 512) == 256
+    assert auto_detect_size(900, 1000) == 384 and auto_detect_size(3000, 4000) == 640
     assert all(auto_detect_size(n, n) % 32 == 0 for n in range(100, 3000, 37))
 
 
 def test_auto_detect_size_still_finds_the_golden_face(astronaut):
-    det = backend("yunet").detect(astronaut)[0]  # 512 px photo detected on a 288 px copy
+    det = backend("yunet").detect(astronaut)[0]  # 512 px photo detected on a 256 px copy
     assert iou(det.box, np.array(GOLDEN_BOX)) > 0.85
-    assert np.allclose(det.landmarks[:2], GOLDEN_EYES, atol=5)
+    assert np.allclose(det.landmarks[:2], GOLDEN_EYES, atol=6)  # 5.5 px off at 256 px (4% of the face)
 
 
 def test_downscaled_detection_maps_back(astronaut):
     big = np.ascontiguousarray(np.repeat(np.repeat(astronaut, 3, axis=0), 3, axis=1))  # 1536 px
-    det = backend("yunet").detect(big)[0]  # runs on a 640-px copy, mapped back
+    det = backend("yunet", detect_size=640).detect(big)[0]  # runs on a 640-px copy, mapped back
     copy = cv2.resize(big, (640, 640), interpolation=cv2.INTER_AREA)
     ref = backend("yunet", detect_size=None).detect(copy)[0]
     assert np.allclose(det.box, np.array(ref.box) * 2.4, atol=1e-3)

@@ -218,6 +218,22 @@ def pipeline_bench(model: Path, cfg: BenchConfig) -> dict:
             "pipeline_reason": None if faces else "no face detected in the test frame"}
 
 
+def import_seconds() -> float | None:
+    """Wall seconds of ``import litefer, litefer.pipeline`` in a fresh interpreter (warm file
+    cache: the median of 3 runs); None when the subprocess fails."""
+    import subprocess
+
+    code = ("import time; t = time.perf_counter(); import litefer, litefer.pipeline; "
+            "print(time.perf_counter() - t)")
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if out.returncode != 0:
+            return None
+        runs.append(float(out.stdout.strip().splitlines()[-1]))
+    return float(np.median(runs))
+
+
 def peak_rss_mb() -> float | None:
     """Peak resident set size of this process so far, in MB (None where unknown)."""
     try:
@@ -246,7 +262,7 @@ def benchmark(model: str | Path | None, cfg: BenchConfig = BenchConfig()) -> dic
     result.update(pipeline_bench(clf.path, cfg))
     wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
     result.update(cpu_percent=100.0 * cpu / max(wall, 1e-9), peak_rss_mb=peak_rss_mb(),
-                  wall_seconds=wall, config=asdict(cfg))
+                  wall_seconds=wall, import_seconds=import_seconds(), config=asdict(cfg))
     return result
 
 

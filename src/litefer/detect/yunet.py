@@ -76,10 +76,11 @@ class YuNetDetector:
     the longest side within 320..640, so a 640 x 480 frame is detected at 320 for real-time
     speed and photos of 1280 px and more at 640 for small faces) or the longest side of the
     downscaled copy detection runs on (None: full resolution); min_size: smallest face side to
-    report, source pixels; threads: OpenMP threads for yuface, None (default) = 2 where the
-    machine has 2 cores or more (a 288 x 216 copy: ~3.7 ms with 2 threads, ~5.5 ms with 1, quiet
-    2-core VM); pass 1 when other work shares the cores (the service's inference threads do),
-    since spinning OpenMP threads slow down heavily when oversubscribed.
+    report, source pixels; threads: OpenMP threads for yuface. None (default) reads
+    ``LITEFER_DETECTOR_THREADS``, else 2 where the machine has 2 cores or more: on an idle 2-core
+    VM the 640 x 480 pipeline runs at ~210 FPS with 2 threads and ~150 with 1. When every core is
+    busy with other work, pass 1 (or set the variable): OpenMP's spinning threads then slow down
+    by 2-40x, while 1 thread keeps its speed. The service's inference threads use 1.
     """
 
     name = "yunet"
@@ -88,7 +89,7 @@ class YuNetDetector:
                  min_size: float = 0.0, threads: int | None = None):
         check_options(score_threshold, detect_size, min_size)
         if threads is None:
-            threads = min(2, os.cpu_count() or 1)
+            threads = int(os.environ.get("LITEFER_DETECTOR_THREADS") or min(2, os.cpu_count() or 1))
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.score_threshold, self.detect_size = score_threshold, detect_size
