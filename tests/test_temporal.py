@@ -165,3 +165,46 @@ def test_trainer_upscales_fer_faces_to_96_and_trains_mobilenetv3(tmp_path):
     summary = trainer.fit(progress=False)
     assert summary["epochs"] == 1 and (tmp_path / "best.pt").is_file()
     assert get_entry("mobilenetv3_small").spec.input_size == (96, 96)
+
+
+def test_shipped_gru_loads_by_name_and_matches_its_card():
+    import hashlib
+
+    from litefer.errors import ModelNotFoundError
+    from litefer.runtime.weights import (DEFAULT_TEMPORAL, WEIGHTS_DIR, list_weights,
+                                         resolve_temporal, resolve_weights)
+    from litefer.video import create_temporal
+
+    path = resolve_temporal(DEFAULT_TEMPORAL)
+    assert path == WEIGHTS_DIR / "temporal_gru.fer2013.onnx"
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"]
+    gru = create_temporal("gru", DEFAULT_TEMPORAL)
+    assert gru.labels == FER2013.classes and gru.hidden_size == card["hidden_size"] == 128
+    assert gru.spec.extra["classifier"] == card["classifier"] == "mini_xception.fer2013"
+    assert DEFAULT_TEMPORAL not in {w.name for w in list_weights()}  # not a classifier
+    with pytest.raises(ModelNotFoundError):
+        resolve_weights(DEFAULT_TEMPORAL)
+
+
+def test_shipped_gru_steadies_noisy_constant_labels():
+    from litefer.video import create_temporal
+    from litefer.video.metrics import clip_report
+
+    seqs = _toy_sequences(200, t_len=32)
+    rows = {name: clip_report(smooth_batch(create_temporal(name, model), seqs.probs,
+                                           seqs.present), seqs.present, seqs.labels)
+            for name, model in (("none", None), ("gru", "temporal_gru.fer2013"))}
+    assert rows["gru"]["flicker_per_100"] < 0.5 * rows["none"]["flicker_per_100"]
+    assert rows["gru"]["frame_accuracy"] > rows["none"]["frame_accuracy"]
+
+
+def test_gru_names_and_missing_model_are_clear_errors():
+    from litefer.errors import LiteferError, ModelNotFoundError
+    from litefer.video import create_temporal
+
+    with pytest.raises(ModelNotFoundError, match="shipped: temporal_gru.fer2013"):
+        create_temporal("gru", "temporal_gru.nope")
+    assert create_temporal("gru").path.name == "temporal_gru.fer2013.onnx"  # the shipped default
+    with pytest.raises(LiteferError, match="not found"):
+        create_temporal("gru", "/nonexistent/gru.onnx")

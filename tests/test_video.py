@@ -247,9 +247,14 @@ def test_analyze_video_with_temporal_and_detect_every_writes_timelines(face_vide
         assert (out / "clip.track1.png").is_file()
 
 
-def test_analyze_gru_without_a_model_is_a_clear_error(face_video, capsys):
-    assert main(["analyze", str(face_video), "--temporal", "gru"]) == 2
-    assert "--temporal-model" in capsys.readouterr().err
+def test_analyze_gru_uses_the_shipped_step_model_and_names_unknown_ones(face_video, capsys):
+    assert main(["analyze", str(face_video), "--temporal", "gru", "--max-frames", "4"]) == 0
+    recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    probs = [f["probs"] for r in recs for f in r["faces"]]
+    assert len(recs) == 4 and probs and all(abs(sum(p.values()) - 1) < 1e-3 for p in probs)
+    assert main(["analyze", str(face_video), "--temporal", "gru", "--temporal-model",
+                 "temporal_gru.nope"]) == 2
+    assert "temporal_gru.fer2013" in capsys.readouterr().err
 
 class PacedCamera:
     """Camera 0 for the CLI: the test video looped at 200 FPS in real time, queued like a

@@ -25,8 +25,9 @@ def add_video_arguments(p) -> None:
                         "placed at their tracks' predicted boxes and still classified (speed)")
     p.add_argument("--temporal", default="none", choices=["none", "ema", "gru"],
                    help="videos: per-track temporal model over the per-frame probabilities")
-    p.add_argument("--temporal-model", default=None, metavar="FILE.onnx",
-                   help="GRU one-step model for --temporal gru")
+    p.add_argument("--temporal-model", default=None, metavar="NAME|FILE.onnx",
+                   help="GRU one-step model for --temporal gru (default: the shipped "
+                        "temporal_gru.fer2013)")
     p.add_argument("--ema-alpha", type=float, default=0.2,
                    help="weight of the newest frame for --temporal ema (0 < alpha <= 1)")
     p.add_argument("--no-timeline", action="store_true",

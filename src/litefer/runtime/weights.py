@@ -1,7 +1,9 @@
 """Catalogue of the weight files shipped in ``litefer/weights`` and name -> path resolution.
 
 Each artefact ``<arch>.<tag>.<precision>.onnx`` has a card ``<arch>.<tag>.<precision>.json``
-(written by the training half) holding its accuracy, size and provenance.
+(written by the training half) holding its accuracy, size and provenance. Temporal step
+models (``temporal_gru.<tag>.onnx``, see litefer.video.temporal) are not classifiers: they are
+named without a precision, so ``list_weights`` skips them, and resolved by ``resolve_temporal``.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from ..errors import ModelNotFoundError
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_MODEL = "mini_xception.fer2013"
 PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_TEMPORAL = "temporal_gru.fer2013"
+TEMPORAL_PREFIX = "temporal_"
 
 
 @dataclass(frozen=True)
@@ -73,4 +77,23 @@ def resolve_weights(model: str | Path | None = None, folder: Path = WEIGHTS_DIR)
     raise ModelNotFoundError(
         f"no weights named {name!r}; shipped: {shipped}. Pass a path to an .onnx file, or "
         "train/export one with `litefer train` and `litefer export`."
+    )
+
+
+def resolve_temporal(model: str | Path, folder: Path = WEIGHTS_DIR) -> Path:
+    """A temporal step model: a path to an ``.onnx`` file (returned as given; the runner reports
+    a missing file) or the name of one shipped in ``folder`` as ``<name>.onnx``, e.g.
+    ``temporal_gru.fer2013`` (trained on the probabilities of mini_xception.fer2013).
+    Raises ModelNotFoundError for any other name."""
+    path = Path(model)
+    if path.suffix == ".onnx" or path.is_file():
+        return path
+    name = str(model)
+    shipped = sorted(p.stem for p in folder.glob(f"{TEMPORAL_PREFIX}*.onnx")
+                     if len(p.stem.split(".")) == 2)
+    if name in shipped:
+        return folder / f"{name}.onnx"
+    raise ModelNotFoundError(
+        f"no temporal model named {name!r}; shipped: {', '.join(shipped) or 'none'}. Pass a path "
+        "to a GRU step .onnx (train one with `python -m litefer.train.temporal`)."
     )

@@ -78,19 +78,18 @@ def smooth_batch(model: TemporalModel, probs: np.ndarray,
 
 def create_temporal(name: str = "none", model=None, alpha: float = 0.2,
                     threads: int = 1) -> TemporalModel:
-    """A temporal model by name: "none", "ema" (``alpha``) or "gru" (``model``: path to a GRU
-    one-step .onnx exported by litefer.train.temporal). Raises ValueError for an unknown name,
-    LiteferError when "gru" has no usable model file."""
+    """A temporal model by name: "none", "ema" (``alpha``) or "gru" (``model``: a GRU one-step
+    .onnx exported by litefer.train.temporal, or the name of a shipped one; None = the shipped
+    "temporal_gru.fer2013", trained on the default classifier's probabilities). Raises
+    ValueError for an unknown name, LiteferError when "gru" has no usable model
+    (ModelNotFoundError for an unknown shipped name)."""
     if name == "none":
         return NoSmoothing()
     if name == "ema":
         return EmaSmoother(alpha)
     if name == "gru":
-        from ..errors import LiteferError
+        from ..runtime.weights import DEFAULT_TEMPORAL, resolve_temporal
         from .temporal import GruStep
 
-        if model is None:
-            raise LiteferError("--temporal gru needs a GRU step model: --temporal-model FILE.onnx "
-                               "(train one with `python -m litefer.train.temporal`)")
-        return GruStep(model, threads=threads)
+        return GruStep(resolve_temporal(model or DEFAULT_TEMPORAL), threads=threads)
     raise ValueError(f"unknown temporal model {name!r}; choose one of {', '.join(TEMPORAL_MODELS)}")
