@@ -36,9 +36,11 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="videos: stop after N frames")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
+    from ..scale.command import add_arguments as add_scale_arguments
     from .analyze_video import add_video_arguments
 
     add_video_arguments(p)
+    add_scale_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -54,6 +56,10 @@ def source_kind(source: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import Recognizer
 
+    if args.engine == "ray":
+        from ..scale.command import run as run_on_ray
+
+        return run_on_ray(args)
     rec = Recognizer(args.model, args.detector, align=not args.no_align, min_face=args.min_face,
                      max_faces=args.max_faces, min_confidence=args.min_confidence,
                      detect_size=args.detect_size)
