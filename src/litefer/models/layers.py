@@ -31,3 +31,12 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
 def count_buffers(model: nn.Module) -> int:
     """Batch-norm running mean/var (num_batches_tracked excluded, as Keras does)."""
     return sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+
+
+def config_from_dict(cls, data: dict):
+    """``cls(**data)`` for a config dataclass; unknown keys raise ValueError (a typo in a stored
+    configuration must not pass silently)."""
+    unknown = set(data) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    return cls(**data)

@@ -34,7 +34,7 @@ from torch import nn
 from ..features.lbp import BINS, NEIGHBOURS, TABLES
 from ..labels import CKPLUS
 from ..spec import ModelSpec
-from .layers import conv_bn_relu
+from .layers import config_from_dict, conv_bn_relu
 from .registry import register_model
 from .temporal import GruCell
 
@@ -76,10 +76,7 @@ class MultiStreamConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "MultiStreamConfig":
         """Inverse of to_dict; unknown keys raise ValueError."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown MultiStreamConfig keys: {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 def conv_blocks(cin: int, widths: tuple[int, ...], convs: int) -> nn.Sequential:

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..labels import FER2013
 from ..spec import ModelSpec
-from .layers import conv_bn_relu
+from .layers import config_from_dict, conv_bn_relu
 from .registry import register_model
 
 
@@ -84,10 +84,7 @@ class NanoConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "NanoConfig":
         """Inverse of to_dict; unknown keys raise ValueError (a typo must not pass silently)."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown NanoConfig keys: {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
     @classmethod
     def from_json(cls, text: str) -> "NanoConfig":

@@ -103,19 +103,3 @@ def compact(model: onnx.ModelProto) -> onnx.ModelProto:
     m.doc_string = ""
     onnx.checker.check_model(m)
     return m
-
-
-def compact_file(path, dst=None):
-    """Compact the ONNX file at ``path`` in place (or into ``dst``); returns the written path."""
-    from pathlib import Path
-
-    model = compact(onnx.load(str(path)))
-    dst = Path(dst or path)
-    onnx.save(model, str(dst))
-    return dst
-
-
-def weight_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of raw initializer data (what the weights themselves cost)."""
-    return int(sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer))
-
