@@ -54,11 +54,12 @@ def subset(corpus: Path, count: int | None, work: Path) -> Path:
 
 
 class WorkerMemory(threading.Thread):
-    """Peak RSS per Ray map worker process (descendants of ``root`` named ray::MapWorker)."""
+    """Peak RSS and CPU seconds (user + system, last sample) per Ray map worker process
+    (descendants of ``root`` named ray::MapWorker)."""
 
     def __init__(self, root: int | None):
         super().__init__(daemon=True)
-        self.root, self.peaks, self.stop = root, {}, threading.Event()
+        self.root, self.peaks, self.cpu, self.stop = root, {}, {}, threading.Event()
         self.since = time.time() - 0.5  # not the actors of the previous job, still exiting
 
     def run(self):
@@ -69,6 +70,8 @@ class WorkerMemory(threading.Thread):
                 try:
                     if "MapWorker" in " ".join(p.cmdline()) and p.create_time() >= self.since:
                         self.peaks[p.pid] = max(self.peaks.get(p.pid, 0), p.memory_info().rss)
+                        times = p.cpu_times()
+                        self.cpu[p.pid] = times.user + times.system
                 except psutil.Error:
                     continue
 
@@ -87,7 +90,8 @@ def run(cmd: list[str], root: int | None, log: Path) -> dict:
     return {"command": " ".join(cmd), "exit_code": code, "wall_s": wall,
             "driver_cpu_s": usage.ru_utime + usage.ru_stime,
             "driver_peak_rss_mb": usage.ru_maxrss / 1024,
-            "worker_peak_rss_mb": sorted(v / 2**20 for v in memory.peaks.values())}
+            "worker_peak_rss_mb": sorted(v / 2**20 for v in memory.peaks.values()),
+            "worker_cpu_s": sorted(memory.cpu.values())}
 
 
 def records(path: Path) -> list[str]:
@@ -142,13 +146,16 @@ def projection(rate_2: float, driver_cpu_per_record: float,
 def markdown(result: dict) -> str:
     """The tables of docs/scale.md from a results JSON."""
     rows = ["| run | workers x CPUs | wall (s) | photos/s | photos/s net of start-up | "
-            "peak RSS per worker (MB) | driver peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
+            "peak RSS per worker (MB) | CPU s per worker | driver peak RSS (MB) |",
+            "|---|---|---|---|---|---|---|---|"]
     shapes = {"single": "1 process", "ray_1": "1 x 2", "ray_1_cpu1": "1 x 1", "ray_2": "2 x 1"}
     for name, shape in shapes.items():
         r = result["runs"][name]
         workers = ", ".join(f"{m:.0f}" for m in r["worker_peak_rss_mb"]) or "-"
+        cpu = ", ".join(f"{c:.0f}" for c in r.get("worker_cpu_s", [])) or "-"
         rows.append(f"| {name} | {shape} | {r['wall_s']:.1f} | {r['photos_per_s']:.1f} | "
-                    f"{r['steady_photos_per_s']:.1f} | {workers} | {r['driver_peak_rss_mb']:.0f} |")
+                    f"{r['steady_photos_per_s']:.1f} | {workers} | {cpu} | "
+                    f"{r['driver_peak_rss_mb']:.0f} |")
     m = result["machine"]
     rows += ["", f"{result['photos']} photos; scaling ray_2 / ray_1_cpu1 = "
              f"{result['scaling_2_vs_1']:.2f}x; overhead single / ray_1 - 1 = "

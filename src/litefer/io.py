@@ -81,7 +81,7 @@ def read_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dec
 def _decode(data: bytes, name: str, max_pixels: int) -> DecodedImage:
     if not data:
         raise InvalidImageError(f"{name}: empty (0 bytes), not an image")
-    head = _header_size(data)
+    head = header_size(data)
     if head is not None and min(head[1:]) <= 0:
         raise InvalidImageError(f"{name}: the {head[0]} header declares an empty image")
     if head is not None and head[0] == "jpeg" and not _jpeg_complete(data):
@@ -114,7 +114,7 @@ def _reduction(name: str, fmt: str, w: int, h: int, max_pixels: int) -> int:
     return factor
 
 
-def _header_size(data: bytes) -> tuple[str, int, int] | None:
+def header_size(data: bytes) -> tuple[str, int, int] | None:
     """(format, width, height) from the header of a JPEG, PNG, BMP or WebP; None otherwise."""
     le = lambda b: int.from_bytes(b, "little")  # noqa: E731
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:

@@ -54,7 +54,7 @@ class Recognizer:
             options = {} if detect_size is None else {"detect_size": detect_size}
             detector = create_detector(detector, **options)
         self.detector = detector
-        self.framing = _framing(self.detector)
+        self.framing = framing_for(self.detector)
         self.filter = FaceFilter(min_face, max_faces, min_confidence)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -146,7 +146,7 @@ class Recognizer:
         yield from run_stream(self, frames, source, tracker or Tracker(), temporal, detect_every)
 
 
-def _framing(detector) -> str:
+def framing_for(detector) -> str:
     """Which measured FER2013 framing (litefer.align.FRAMINGS) matches this detector's boxes."""
     from .align import FRAMINGS
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..labels import CKPLUS, FER2013, LabelSpace
+from .base import Labelled
 from .names import is_image_name
 
 CKPLUS_CODES = {1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad",
@@ -36,7 +37,7 @@ def natural_key(path: Path) -> list:
 
 
 @dataclass
-class SequenceSet:
+class SequenceSet(Labelled):
     """frames: per sequence, its frame files in order; labels int64 (N,) into ``space``;
     subjects: per-sequence subject id ("" when unknown); sources: the sequence folders;
     skipped: messages for sequences or files left out (never silent)."""
@@ -48,14 +49,10 @@ class SequenceSet:
     sources: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-    def __post_init__(self):
-        if len(self.frames) != len(self.labels):
-            raise ValueError("frames and labels differ in length")
-        if self.subjects is None:
-            self.subjects = np.array([""] * len(self.labels), dtype=object)
+    _items = "frames"
 
-    def __len__(self) -> int:
-        return len(self.labels)
+    def __post_init__(self):
+        self._check()
 
     def load(self, i: int, size: tuple[int, int] | None = None, grey: bool = True) -> np.ndarray:
         """Sequence ``i`` as uint8 (T, H, W) grey or (T, H, W, 3) RGB; ``size`` = (height, width)
@@ -69,10 +66,8 @@ class SequenceSet:
         return np.stack([_read(p, size, grey) for p in paths])
 
     def subset(self, index) -> "SequenceSet":
-        idx = np.arange(len(self))[index]
-        return SequenceSet([self.frames[i] for i in idx], self.labels[idx], self.space,
-                           self.subjects[idx], [self.sources[i] for i in idx] if self.sources
-                           else [], list(self.skipped))
+        idx, rest = self._rows(index)
+        return SequenceSet([self.frames[i] for i in idx], *rest)
 
 
 def _frame_size(path: Path) -> tuple[int, int]:

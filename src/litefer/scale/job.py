@@ -32,7 +32,7 @@ class ScaleOptions:
     cpus_per_worker: CPUs each actor holds and uses for detector/OpenCV threads (None: the
     cluster's CPUs shared out, at most one node's); batch_size: images per unit (= per
     classifier call); range_frames: frames per video range; decode_threads: reader threads per
-    actor; max_task_retries: re-runs of a unit whose actor died; fmt: "jsonl" or "parquet";
+    actor (at most its CPUs); max_task_retries: re-runs of a unit whose actor died; fmt: "jsonl" or "parquet";
     temporal / temporal_model / ema_alpha: as `analyze`."""
 
     address: str | None = None

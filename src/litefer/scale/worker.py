@@ -51,14 +51,16 @@ class RecognizerOptions:
 
 class Analyzer:
     """Ray Data callable class: ``Analyzer(options, decode_threads, cpus)(batch) -> batch``;
-    cpus: the CPUs the actor holds (OpenCV and detector threads)."""
+    cpus: the CPUs the actor holds. It never runs more busy threads than that (OpenCV, detector
+    and decode threads are each capped at ``cpus``; the classifier uses 1), so actors packed on
+    a node by their CPU count do not oversubscribe it."""
 
     def __init__(self, options: RecognizerOptions, decode_threads: int = 2, cpus: int = 1):
         import cv2
 
         cv2.setNumThreads(cpus)  # OpenCV's own pool would otherwise fight the other actors
         self.rec = options.create(threads=cpus)
-        self.pool = ThreadPoolExecutor(max(1, decode_threads))
+        self.pool = ThreadPoolExecutor(max(1, min(decode_threads, cpus)))
 
     def __call__(self, batch: dict) -> dict:
         units, positions, records, failed = [], [], [], []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..io import read_image
-from ..pipeline import FaceFilter, Recognizer, _framing
+from ..pipeline import FaceFilter, Recognizer, framing_for
 from ..types import Result
 from .config import ServiceConfig
 
@@ -124,7 +124,7 @@ class Engine:
             cache[opts.detector] = self.detector_factory(opts.detector)
         rec = copy.copy(self.recognizer)
         rec.detector = cache[opts.detector]
-        rec.framing = _framing(rec.detector)
+        rec.framing = framing_for(rec.detector)
         rec.filter = FaceFilter(opts.min_face, opts.top_k, self.recognizer.filter.min_confidence)
         return rec
 

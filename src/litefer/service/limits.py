@@ -13,7 +13,7 @@ import json
 from starlette.exceptions import HTTPException
 
 from ..errors import InvalidImageError
-from ..io import _header_size
+from ..io import header_size
 
 SUPPORTED_FORMATS = ("jpeg", "png", "bmp", "webp")
 PUBLIC_PATHS = ("/healthz", "/", "/favicon.ico")  # plus /static/: the page holds no data
@@ -33,7 +33,7 @@ def check_image_header(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     """
     if not data:
         raise InvalidImageError("empty body: send the bytes of a JPEG, PNG, BMP or WebP image")
-    head = _header_size(data)
+    head = header_size(data)
     if head is None:
         raise UnsupportedImage("the body is not a JPEG, PNG, BMP or WebP image (no image header "
                                "found); send the image bytes themselves, not text, JSON or base64")
