@@ -83,10 +83,12 @@ def test_train_then_export_round_trip(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["epochs"] == 1 and summary["model"] == "mini_xception.tiny"
     assert main(["export", "--model", str(run / "best.pt"), "--out", str(tmp_path / "w"),
-                 "--data", str(csv)]) == 0
+                 "--data", str(csv), "--note", "resumed once"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["parity_max_abs_diff"] <= 1e-4 and result["params"] == 56951
     card = json.loads((tmp_path / "w" / "mini_xception.tiny.fp32.json").read_text())
     assert card["private_test"]["n"] == 14 and "litefer train" in card["training_command"]
+    assert card["note"] == "resumed once"
+    assert "- note: resumed once" in (tmp_path / "w" / "mini_xception.tiny.fp32.md").read_text()
     assert main(["eval", "--model", result["path"], "--data", str(csv), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == card["private_test"]["accuracy"]

@@ -18,6 +18,9 @@ def add_parser(sub, name: str) -> None:
                    help="dataset: check parity on its real faces and write a model card with the "
                         "selection and test splits' accuracy")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--note", default=None,
+                   help="with --data: a sentence for the model card (e.g. how a resumed run's "
+                        "schedule differed from its final command)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="with --data: keep T = 1 instead of fitting a temperature on the "
                         "selection split")
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     path = export_onnx(model, spec, Path(args.out) / f"{spec.name}.fp32.onnx", args.opset)
     result = {"path": str(path), "params": params, "macs": macs, "bytes": path.stat().st_size}
     if sets is not None:
-        result.update(_card(args.data, sets, model, spec, path, info, sha256(path), calibration))
+        result.update(_card(args.data, sets, model, spec, path, info, sha256(path), calibration,
+                            args.note))
     print(json.dumps(result))
     return 0
 
@@ -84,7 +88,8 @@ def _calibrate(model, spec, sets: dict):
     return spec.with_(temperature=t), report
 
 
-def _card(data: str, sets: dict, model, spec, path: Path, info: dict, sha: str, calibration):
+def _card(data: str, sets: dict, model, spec, path: Path, info: dict, sha: str, calibration,
+          note: str | None = None):
     from ..calibrate import coverage_curve, plot_coverage
     from ..evaluate import evaluate, predict_faceset
     from ..optimize.card import build_card, write_card
@@ -97,6 +102,8 @@ def _card(data: str, sets: dict, model, spec, path: Path, info: dict, sha: str, 
     evals = {sets["val_name"]: evaluate(path, sets["val"]), "PrivateTest": evaluate(path, sets["test"])}
     card = build_card(spec.name, "fp32", path, cfg, info.get("epoch"), spec.extra["params"],
                       spec.extra["macs"], evals, parity, sha)
+    if note:
+        card["note"] = note
     if calibration is not None:
         probs, _, _ = predict_faceset(path, sets["test"])
         card["calibration"] = calibration

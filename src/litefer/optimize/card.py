@@ -76,6 +76,7 @@ def render_markdown(card: dict) -> str:
         f"(macro-F1 {priv.get('macro_f1', float('nan')):.4f}, n = {priv.get('n')})",
         f"- torch vs ONNX Runtime max abs probability difference: {card['parity_max_abs_diff']:.2e}",
         f"- trained with: `{card['training_command']}`",
+        *([f"- note: {card['note']}"] if card.get("note") else []),
         f"- reproduce the test number: `{card['eval_command']}`",
         f"- {card['licence']}", "",
     ]
