@@ -276,8 +276,8 @@ def test_optimize_command_chains_and_reports(torch, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["optimize", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(data),
                  "--out", str(out), "--structured", "0.5", "--prune", "0.5", "--prune-steps", "1",
-                 "--quantize", "fp16", "int8", "--epochs", "1", "--threads", "1",
-                 "--repeats", "5", "--calib-samples", "64", "--json"])
+                 "--quantize", "fp16", "int8", "--epochs", "1", "--threads", "1", "--distill",
+                 "0.5", "--repeats", "5", "--calib-samples", "64", "--json"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["precision"] for r in rows] == ["fp32", "fp16", "int8"]
@@ -289,6 +289,8 @@ def test_optimize_command_chains_and_reports(torch, tmp_path, capsys):
     assert report["after"]["compression_ratio"] > 1.5
     assert set(report["after"]["accuracy"]) == {"PublicTest", "PrivateTest"}
     assert [s["step"] for s in report["steps"]] == ["structured", "unstructured", "export", "int8"]
+    assert report["steps"][0]["distill"] == report["steps"][1]["distill"] == \
+        {"weight": 0.5, "temperature": 4.0}
     assert (out / "mini_xception.syn-c50-p50.int8.report.md").read_text().startswith("# ")
     assert Classifier(out / "mini_xception.syn-c50-p50.int8.onnx").spec.extra["precision"] == "int8"
 
@@ -401,3 +403,51 @@ def test_compact_keeps_outputs_io_names_and_metadata_and_shrinks(tmp_path):
                                                                 "weight_zero_point_long_name"))
     dq = [n for n in compact(model).graph.node if n.op_type == "DequantizeLinear"][0]
     assert len(dq.input) == 3
+
+
+def test_distillation_loss_values(torch):
+    from litefer.optimize.finetune import FinetuneConfig, distill_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([0, 2])
+    ce = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    cfg = FinetuneConfig(distill=0.0, label_smoothing=0.1)
+    torch.testing.assert_close(distill_loss(logits, logits + 5.0, labels, cfg), ce)
+    # a = 1 and a teacher equal to the student (up to a constant shift): KL = 0
+    same = distill_loss(logits, logits + 5.0, labels, FinetuneConfig(distill=1.0))
+    assert abs(float(same)) < 1e-6
+    # hand-computed: T = 1, teacher uniform -> KL(u || p) = mean over rows of sum u log(u / p)
+    teacher = torch.zeros_like(logits)
+    p = torch.softmax(logits, 1)
+    kl = float((torch.full_like(p, 1 / 3) * (torch.log(torch.tensor(1 / 3)) - p.log())).sum(1).mean())
+    got = distill_loss(logits, teacher, labels, FinetuneConfig(distill=1.0, distill_temperature=1.0))
+    assert abs(float(got) - kl) < 1e-6
+
+
+def test_full_distillation_ignores_the_labels_and_needs_a_teacher(torch):
+    import copy
+
+    from litefer.errors import LiteferError
+    from litefer.models import create_model
+    from litefer.optimize.finetune import FinetuneConfig, finetune
+
+    faces = synthetic_faces(64)
+    shuffled = faces.subset(slice(None))
+    shuffled.labels = np.roll(faces.labels, 3)
+    teacher, spec = create_model("mini_xception")
+    torch.manual_seed(0)
+    student, _ = create_model("mini_xception")
+
+    def tuned(data, distill):
+        model = copy.deepcopy(student)
+        cfg = FinetuneConfig(epochs=1, batch_size=32, threads=1, distill=distill)
+        finetune(model, spec, data, None, cfg, teacher=teacher)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    torch.testing.assert_close(tuned(faces, 1.0), tuned(shuffled, 1.0))   # soft targets only
+    assert not torch.allclose(tuned(faces, 0.5), tuned(shuffled, 0.5))     # labels count again
+    with pytest.raises(LiteferError, match="teacher"):
+        finetune(copy.deepcopy(student), spec, faces, None, FinetuneConfig(epochs=1, distill=0.5))
+    with pytest.raises(LiteferError, match=r"\[0, 1\]"):
+        finetune(copy.deepcopy(student), spec, faces, None, FinetuneConfig(epochs=1, distill=2.0),
+                 teacher=teacher)

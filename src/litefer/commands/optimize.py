@@ -34,6 +34,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--quantize", nargs="+", default=[], choices=["fp16", "int8"])
     p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs per stage (0 = none)")
     p.add_argument("--lr", type=float, default=5e-4, help="fine-tuning peak learning rate")
+    p.add_argument("--distill", type=float, default=0.0, metavar="A",
+                   help="fine-tune with knowledge distillation from the uncompressed model: "
+                        "weight A in [0, 1] of the soft-target term (0 = off)")
+    p.add_argument("--distill-temperature", type=float, default=4.0, metavar="T")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, default=0, help="fine-tune on the first N faces only")
     p.add_argument("--threads", type=int, default=2, help="torch threads for fine-tuning")
@@ -79,7 +83,8 @@ def config_from_args(args: argparse.Namespace):
     from ..optimize.structured import StructuredConfig
 
     ft = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        threads=args.threads, limit=args.limit)
+                        threads=args.threads, limit=args.limit, distill=args.distill,
+                        distill_temperature=args.distill_temperature)
     return OptimizeConfig(
         model=args.model, data=args.data, out=args.out,
         prune=PruneConfig(args.prune, args.prune_scope, args.prune_steps, finetune=ft)

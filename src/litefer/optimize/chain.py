@@ -11,6 +11,7 @@ reported on the test split (PrivateTest), never used for any choice.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -145,25 +146,30 @@ def compress_torch(model, spec, cfg: OptimizeConfig, sets: dict):
     from .structured import prune_channels
 
     train, val = sets.get(cfg.train_split), sets.get(cfg.val_split)
+    teacher = copy.deepcopy(model).eval() if cfg.finetune.distill > 0 else None  # uncompressed
+    kd = {"distill": {"weight": cfg.finetune.distill,
+                      "temperature": cfg.finetune.distill_temperature}} if teacher else {}
     steps = []
     if cfg.structured is not None:
         model, groups = prune_channels(model, cfg.structured)
-        tuned = finetune(model, spec, train, val, cfg.finetune) if train is not None else None
+        tuned = finetune(model, spec, train, val, cfg.finetune, teacher=teacher) \
+            if train is not None else None
         steps.append({"step": "structured", "config": vars(cfg.structured), "groups": groups,
                       "params": count_params(model), "macs": count_macs(model, spec),
-                      "finetune": tuned})
+                      "finetune": tuned, **kd})
     if cfg.prune is not None:
         prune_cfg = replace(cfg.prune, finetune=cfg.finetune)
-        rounds = prune_iterative(model, spec, prune_cfg, train, val)
+        rounds = prune_iterative(model, spec, prune_cfg, train, val, teacher)
         steps.append({"step": "unstructured", "config": {k: v for k, v in vars(prune_cfg).items()
                                                          if k != "finetune"},
-                      "rounds": rounds, "sparsity": sparsity_report(model)})
+                      "rounds": rounds, "sparsity": sparsity_report(model), **kd})
     if cfg.qat:
         kept = prunable(model, keep_first=True)
         masks = {n: w != 0 for n, w in kept.items()} if cfg.prune is not None else None
         comp = Compression(kept, masks, None, prunable(model), cfg.qat_bits)
         steps.append({"step": "qat", "bits": cfg.qat_bits,
-                      "finetune": finetune(model, spec, train, val, cfg.finetune, comp)})
+                      "finetune": finetune(model, spec, train, val, cfg.finetune, comp, teacher),
+                      **kd})
     return model.eval(), steps
 
 

@@ -2,6 +2,8 @@
 
 Used after each pruning step, after channel pruning and for quantisation-aware fine-tuning. It
 selects the epoch on the validation split (PublicTest for FER2013), never on the test split.
+With ``distill`` > 0 a frozen teacher (the uncompressed model) adds knowledge distillation
+(Hinton et al., 2015): loss = (1 - a) * CE(labels) + a * T^2 * KL(teacher_T || student_T).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import FaceSet
+from ..errors import LiteferError
 from ..spec import ModelSpec
 from ..train.augment import random_affine
 from ..train.config import AugmentConfig
@@ -24,7 +27,8 @@ from ..train.engine import batch_tensor, faces_to_uint8, predict_logits
 @dataclass(frozen=True)
 class FinetuneConfig:
     """epochs: passes over the training faces (0 = no fine-tuning); lr: peak of a cosine decay to 0;
-    limit: use only the first N training faces (0 = all; for smoke runs)."""
+    limit: use only the first N training faces (0 = all; for smoke runs); distill: weight a of
+    the distillation term in [0, 1] (0 = off; needs a teacher), distill_temperature: its T."""
 
     epochs: int = 2
     batch_size: int = 64
@@ -35,6 +39,8 @@ class FinetuneConfig:
     threads: int = 2
     limit: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    distill: float = 0.0
+    distill_temperature: float = 4.0
 
 
 def accuracy(model: torch.nn.Module, x_uint8: np.ndarray, y: np.ndarray, spec: ModelSpec,
@@ -45,16 +51,33 @@ def accuracy(model: torch.nn.Module, x_uint8: np.ndarray, y: np.ndarray, spec: M
     return float((logits.argmax(1) == y).mean()) if len(y) else 0.0
 
 
-def _epoch(model, x, y, spec, cfg: FinetuneConfig, opt, sched, gen, compression, step: int) -> int:
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
+                 cfg: FinetuneConfig) -> torch.Tensor:
+    """(1 - a) * label-smoothed CE + a * T^2 * KL(softmax(teacher / T) || softmax(student / T));
+    logits (N, C), labels int64 (N,). The T^2 keeps the soft term's gradients on the CE scale."""
+    a, t = cfg.distill, cfg.distill_temperature
+    ce = F.cross_entropy(student, labels, label_smoothing=cfg.label_smoothing)
+    kl = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
+                  reduction="batchmean")
+    return (1 - a) * ce + a * t * t * kl
+
+
+def _epoch(model, x, y, spec, cfg: FinetuneConfig, opt, sched, gen, compression, step: int,
+           teacher=None) -> int:
     """One augmented pass over (x, y); returns the global step count after it."""
     model.train()
     order = torch.randperm(len(y), generator=gen).numpy()
     for i in range(0, len(order), cfg.batch_size):
         idx = np.sort(order[i:i + cfg.batch_size])
         xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
+        labels = torch.from_numpy(y[idx])
+        if teacher is not None:
+            with torch.no_grad():
+                soft = teacher(xb)
         with compression.quantized() if compression is not None else nullcontext():
-            loss = F.cross_entropy(model(xb), torch.from_numpy(y[idx]),
-                                   label_smoothing=cfg.label_smoothing)
+            logits = model(xb)
+            loss = distill_loss(logits, soft, labels, cfg) if teacher is not None else \
+                F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
         opt.step()
@@ -66,15 +89,22 @@ def _epoch(model, x, y, spec, cfg: FinetuneConfig, opt, sched, gen, compression,
 
 
 def finetune(model: torch.nn.Module, spec: ModelSpec, train: FaceSet, val: FaceSet | None,
-             cfg: FinetuneConfig, compression=None) -> dict:
+             cfg: FinetuneConfig, compression=None, teacher: torch.nn.Module | None = None) -> dict:
     """Fine-tune ``model`` in place; returns {"epochs", "val_acc" per epoch, "best_epoch"}.
 
     compression: an ``optimize.compress.Compression`` whose ``quantized()`` wraps each forward and
     backward pass (quantisation-aware training, straight-through) and whose ``step(i)`` runs after
     each optimiser step (pruning masks). With ``val`` the best epoch's weights are kept.
+    teacher: a model with the same input spec and classes, used (frozen, eval mode) when
+    ``cfg.distill`` > 0; LiteferError if distillation is asked for without one.
     """
     if cfg.epochs <= 0 or len(train) == 0:
         return {"epochs": 0, "val_acc": [], "best_epoch": None}
+    if not 0.0 <= cfg.distill <= 1.0:
+        raise LiteferError(f"distill weight must be in [0, 1], got {cfg.distill}")
+    if cfg.distill > 0 and teacher is None:
+        raise LiteferError("distillation (distill > 0) needs a teacher model")
+    teacher = teacher.eval() if cfg.distill > 0 else None
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     train = train.subset(slice(0, cfg.limit)) if cfg.limit else train
@@ -85,7 +115,7 @@ def finetune(model: torch.nn.Module, spec: ModelSpec, train: FaceSet, val: FaceS
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
     history, best, best_state, step = [], -1.0, None, 0
     for _ in range(cfg.epochs):
-        step = _epoch(model, x, y, spec, cfg, opt, sched, gen, compression, step)
+        step = _epoch(model, x, y, spec, cfg, opt, sched, gen, compression, step, teacher)
         if val is not None:
             history.append(accuracy(model, faces_to_uint8(val, spec), val.labels, spec,
                                     compression))

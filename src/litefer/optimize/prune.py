@@ -100,10 +100,12 @@ class PruneConfig:
 
 
 def prune_iterative(model: nn.Module, spec: ModelSpec, cfg: PruneConfig,
-                    train: FaceSet | None = None, val: FaceSet | None = None) -> list[dict]:
+                    train: FaceSet | None = None, val: FaceSet | None = None,
+                    teacher: nn.Module | None = None) -> list[dict]:
     """Prune ``model`` in place to ``cfg.sparsity`` in ``cfg.steps`` rounds, fine-tuning after
     each (masks held fixed) when ``train`` is given; returns one record per round
-    (sparsity, compression ratio, validation accuracy before / after fine-tuning)."""
+    (sparsity, compression ratio, validation accuracy before / after fine-tuning).
+    teacher: for distillation when ``cfg.finetune.distill`` > 0."""
     from .compress import Compression
 
     weights = prunable(model, cfg.keep_first)
@@ -117,7 +119,8 @@ def prune_iterative(model: nn.Module, spec: ModelSpec, cfg: PruneConfig,
 
             record["val_acc_pruned"] = accuracy(model, faces_to_uint8(val, spec), val.labels, spec)
         if train is not None:
-            tuned = finetune(model, spec, train, val, cfg.finetune, Compression(weights, masks))
+            tuned = finetune(model, spec, train, val, cfg.finetune, Compression(weights, masks),
+                             teacher)
             record["val_acc_finetuned"] = max(tuned["val_acc"], default=None)
         report = sparsity_report(model)
         record.update(sparsity=report["sparsity"], compression_ratio=report["compression_ratio"])
