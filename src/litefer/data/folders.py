@@ -178,16 +178,24 @@ def load_kdef(root: str | Path, angles: tuple[str, ...] = ("S",), size: Size = (
     wanted = {a.upper() for a in angles}
     if not wanted or not wanted <= set(KDEF_ANGLES):
         raise DatasetError(f"unknown KDEF angles {angles!r}; expected some of {KDEF_ANGLES}")
-    root, skipped, items = _need_dir(root), [], []
+    root, skipped = _need_dir(root), []
+    items = _named_items(root, parse_kdef_name, on_error, skipped, lambda n: n.angle in wanted)
+    return _build(root, items, FER2013, size, grey, on_error, skipped)
+
+
+def _named_items(root: Path, parse, on_error: str, skipped: list[str], keep=None) -> list:
+    """One _Item per image below ``root`` whose name ``parse`` reads (expression, subject) and
+    ``keep`` accepts; names it cannot read go through ``on_error``."""
+    items = []
     for p in _images_under(root, skipped):
         try:
-            n = parse_kdef_name(p)
+            n = parse(p)
         except DatasetError as exc:
             _handle(exc, on_error, skipped)
             continue
-        if n.angle in wanted:
+        if keep is None or keep(n):
             items.append(_Item(p, FER2013.index(n.expression), n.subject))
-    return _build(root, items, FER2013, size, grey, on_error, skipped)
+    return items
 
 
 def load_jaffe(root: str | Path, size: Size = (48, 48), grey: bool = True,
@@ -197,14 +205,8 @@ def load_jaffe(root: str | Path, size: Size = (48, 48), grey: bool = True,
     Labels in FER2013 space; subjects are the initials ("KA"). Whole images are resized.
     """
     size = _check_args(size, on_error)
-    root, skipped, items = _need_dir(root), [], []
-    for p in _images_under(root, skipped):
-        try:
-            n = parse_jaffe_name(p)
-        except DatasetError as exc:
-            _handle(exc, on_error, skipped)
-            continue
-        items.append(_Item(p, FER2013.index(n.expression), n.subject))
+    root, skipped = _need_dir(root), []
+    items = _named_items(root, parse_jaffe_name, on_error, skipped)
     return _build(root, items, FER2013, size, grey, on_error, skipped)
 
 
