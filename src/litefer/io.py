@@ -195,15 +195,21 @@ def list_images(source: str | Path) -> list[Path]:
     text, path = str(source), Path(source)
     if path.is_file():
         return [path]
+    if not path.is_dir() and not glob.has_magic(text):
+        raise InvalidImageError(f"{text}: no such file or folder")
+    return walk_files(text, lambda p: p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def walk_files(source: str | Path, wanted) -> list[Path]:
+    """Files of a folder tree (recursive; names and folders starting with "." skipped) or of a
+    glob (recursive "**"), for which ``wanted(path)`` is true, sorted."""
+    text, path = str(source), Path(source)
     if path.is_dir():
         found = (p for p in path.rglob("*")
                  if not any(part.startswith(".") for part in p.relative_to(path).parts))
-    elif glob.has_magic(text):
-        found = (Path(p) for p in glob.glob(text, recursive=True))
     else:
-        raise InvalidImageError(f"{text}: no such file or folder")
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
+        found = (Path(p) for p in glob.glob(text, recursive=True))
+    return sorted(p for p in found if p.is_file() and not p.name.startswith(".") and wanted(p))
 
 
 class FrameStream:
@@ -225,8 +231,7 @@ class FrameStream:
         self.retries = retries
         self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
-            raise InvalidImageError(f"{self.name}: cannot open video (missing, unsupported "
-                                    "codec or container, truncated index, or camera busy)")
+            raise InvalidImageError(cannot_open_message(self.name))
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if count > 0 and not self.live else None
@@ -253,15 +258,11 @@ class FrameStream:
                 if not ok or bgr is None:
                     return self._end(index, decoded=False)
                 self.frames_read += 1
-                t = time.monotonic() - start if self.live else self._file_time(cap, index)
+                t = time.monotonic() - start if self.live else file_time(cap, index, self.fps)
                 yield index, t, _to_rgb8(bgr, self.name, bgr=True)
                 yielded += 1
         finally:
             self.close()
-
-    def _file_time(self, cap, index: int) -> float:  # POS_MSEC is 0 when the backend has none
-        msec = cap.get(cv2.CAP_PROP_POS_MSEC)
-        return msec / 1000.0 if msec > 0 or index == 0 or self.fps <= 0 else index / self.fps
 
     def _end(self, seen: int, *, decoded: bool) -> None:
         if not decoded:
@@ -279,6 +280,19 @@ class FrameStream:
         if self._cap is not None:
             self._cap, cap = None, self._cap
             cap.release()
+
+
+def file_time(cap, index: int, fps: float) -> float:
+    """Seconds of frame ``index`` just read from a video file: the container timestamp, or
+    index / fps when the backend reports none (POS_MSEC is 0 then)."""
+    msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+    return msec / 1000.0 if msec > 0 or index == 0 or fps <= 0 else index / fps
+
+
+def cannot_open_message(name: str) -> str:
+    """The error text for a video (or camera) OpenCV cannot open."""
+    return (f"{name}: cannot open video (missing, unsupported codec or container, truncated "
+            "index, or camera busy)")
 
 
 def iter_frames(source: int | str | Path, *, step: int = 1, max_frames: int | None = None,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InvalidImageError
-from ..io import IMAGE_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, walk_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg",
                               ".wmv"})
@@ -78,7 +78,7 @@ def list_inputs(source: str | Path) -> list[Input]:
     elif path.is_file():
         inputs = [_input(path)] if kind_of(path) else []
     elif path.is_dir() or glob.has_magic(text):
-        inputs = [_input(p) for p in _walk(text, path)]
+        inputs = [_input(p) for p in walk_files(text, kind_of)]  # list_images' order
     else:
         raise InvalidImageError(f"{text}: no such file, folder or manifest")
     if not inputs:
@@ -86,14 +86,6 @@ def list_inputs(source: str | Path) -> list[Input]:
     return inputs
 
 
-def _walk(text: str, path: Path) -> list[Path]:
-    """Same selection and sort as litefer.io.list_images, with video files included."""
-    if path.is_dir():
-        found = (p for p in path.rglob("*")
-                 if not any(part.startswith(".") for part in p.relative_to(path).parts))
-    else:
-        found = (Path(p) for p in glob.glob(text, recursive=True))
-    return sorted(p for p in found if p.is_file() and kind_of(p) and not p.name.startswith("."))
 
 
 def _manifest(path: Path) -> list[Input]:

@@ -94,7 +94,7 @@ def analyze_bulk(source: str, output: str | None, recognizer: RecognizerOptions,
             with _connected(ray, options.address), \
                     Progress(len(units), "units", options.progress) as bar:
                 report.workers = _workers(ray, options)
-                driver.run(ray, units, bar, t0)
+                driver.run(ray, units, bar, t0, report.workers)
     finally:  # interrupted: commit only if what was written ends with a whole input
         writer.close(commit=driver.at_boundary)
     report.seconds = time.perf_counter() - t0
@@ -141,10 +141,10 @@ class _Driver:
                 self.to_end.add(item.source)  # as FrameStream: on to the end of the file
         return counts
 
-    def run(self, ray, units: list[Unit], bar, t0: float) -> None:
+    def run(self, ray, units: list[Unit], bar, t0: float, workers: int) -> None:
         pending: dict[int, dict[int, tuple[str, bool]]] = {}
         next_unit = 0
-        for batch in _dataset(ray, units, self.recognizer, self.options).iter_batches(
+        for batch in _dataset(ray, units, self.recognizer, self.options, workers).iter_batches(
                 batch_size=None, batch_format="numpy"):
             for u, pos, record, failed in zip(batch["unit"], batch["pos"], batch["record"],
                                               batch["failed"]):
@@ -227,7 +227,8 @@ def _lost(unit: Unit, retries: int) -> dict[int, tuple[str, bool]]:
             for pos, i in enumerate(unit.images)}
 
 
-def _dataset(ray, units: list[Unit], recognizer: RecognizerOptions, options: ScaleOptions):
+def _dataset(ray, units: list[Unit], recognizer: RecognizerOptions, options: ScaleOptions,
+             workers: int):
     import ray.data
 
     with warnings.catch_warnings():  # its own deprecated settings, read when first created
@@ -238,7 +239,6 @@ def _dataset(ray, units: list[Unit], recognizer: RecognizerOptions, options: Sca
     ctx.max_errored_blocks = -1  # a unit Ray gives up on becomes error records, not a failure
     ds = ray.data.from_items([{"unit": u.to_json()} for u in units],
                              override_num_blocks=len(units))
-    workers = _workers(ray, options)
     cpus = options.cpus_per_worker or _cpus_per_worker(ray, workers)
     with warnings.catch_warnings():  # ray 2.60 warns that ray_remote_args go in 2.64
         warnings.simplefilter("ignore")

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidImageError
+from ..io import cannot_open_message, file_time
 
 
 def probe(path: str, name: str) -> tuple[int | None, float]:
@@ -22,7 +23,7 @@ def probe(path: str, name: str) -> tuple[int | None, float]:
     cap = cv2.VideoCapture(path)
     try:
         if not cap.isOpened():
-            raise InvalidImageError(_cannot_open(name))
+            raise InvalidImageError(cannot_open_message(name))
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         return (count if count > 0 else None), float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     finally:
@@ -52,7 +53,7 @@ def read_range(path: str, name: str, start: int, stop: int | None,
                 status["error"] = f"{name}: frame {index} could not be decoded"
                 return
             status["read"] += 1
-            yield index, _file_time(cap, index, fps), _to_rgb8(bgr, name, bgr=True)
+            yield index, file_time(cap, index, fps), _to_rgb8(bgr, name, bgr=True)
     finally:
         cap.release()
 
@@ -61,7 +62,7 @@ def _open_at(path: str, name: str, start: int):
     """A capture whose next grab() returns frame ``start``."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
-        raise InvalidImageError(_cannot_open(name))
+        raise InvalidImageError(cannot_open_message(name))
     if start <= 0:
         return cap
     cap.set(cv2.CAP_PROP_POS_FRAMES, start)
@@ -73,14 +74,3 @@ def _open_at(path: str, name: str, start: int):
         if not cap.grab():
             break
     return cap
-
-
-def _file_time(cap, index: int, fps: float) -> float:
-    """FrameStream's rule: container timestamp; index / fps when the backend reports none."""
-    msec = cap.get(cv2.CAP_PROP_POS_MSEC)
-    return msec / 1000.0 if msec > 0 or index == 0 or fps <= 0 else index / fps
-
-
-def _cannot_open(name: str) -> str:
-    return (f"{name}: cannot open video (missing, unsupported codec or container, truncated "
-            "index, or camera busy)")
