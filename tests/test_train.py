@@ -69,3 +69,17 @@ def test_flip_only_augmentation_mirrors_exactly():
     same = torch.isclose(y, x, atol=1e-5).flatten(1).all(1)
     mirrored = torch.isclose(y, x.flip(3), atol=1e-5).flatten(1).all(1)
     assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
+
+
+def test_init_from_starts_at_a_checkpoints_weights_and_refuses_another_model(tmp_path):
+    from litefer.errors import LiteferError
+
+    _trainer(tmp_path / "first").fit(progress=False)
+    ckpt = tmp_path / "first" / "run" / "best.pt"
+    saved = torch.load(ckpt, weights_only=False)["model"]
+    t = _trainer(tmp_path / "second", init_from=str(ckpt))
+    assert t.epoch == 0  # a new schedule, not a resume
+    for k, v in t.model.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
+    with pytest.raises(LiteferError, match="mini_xception"):
+        _trainer(tmp_path / "third", model="nano_b", init_from=str(ckpt))

@@ -39,6 +39,17 @@ def add_parser(sub, name: str) -> None:
                    metavar=("START", "END"), help="fractions of training the sparsity ramp spans")
     p.add_argument("--qat", action="store_true", help="quantisation-aware training (fake-quant)")
     p.add_argument("--qat-bits", type=int, default=d.qat_bits)
+    p.add_argument("--init-from", default="", metavar="CKPT",
+                   help="start from this training checkpoint's weights (same model; a new schedule)")
+    p.add_argument("--teacher", action="append", default=[], metavar="MODEL",
+                   help="ONNX path or shipped name of a frozen teacher for knowledge distillation "
+                        "(repeat for an ensemble: the mean of their log-probabilities)")
+    p.add_argument("--teacher-tta", action="store_true",
+                   help="the teacher also classifies the mirrored batch (averaged)")
+    p.add_argument("--distill", type=float, default=d.distill, metavar="A",
+                   help="weight of the distillation term in [0, 1] (0 = off; needs --teacher)")
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature,
+                   metavar="T")
     p.set_defaults(run=run)
 
 
@@ -56,6 +67,8 @@ def config_from_args(args: argparse.Namespace):
         resume=not args.no_resume, tag=args.tag, augment=AugmentConfig(enabled=not args.no_augment),
         prune_to=args.prune_to, prune_scope=args.prune_scope, prune_start=args.prune_window[0],
         prune_end=args.prune_window[1], qat=args.qat, qat_bits=args.qat_bits,
+        init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
+        distill_temperature=args.distill_temperature,
     )
 
 

@@ -18,7 +18,7 @@ def training_command(cfg: TrainConfig) -> str:
         parts.append(f"--tag {cfg.tag}")
     for field in ("epochs", "batch_size", "lr", "warmup_epochs", "weight_decay", "label_smoothing",
                   "seed", "train_split", "val_split", "limit", "prune_to", "prune_scope",
-                  "qat_bits"):
+                  "qat_bits", "init_from"):
         if getattr(cfg, field) != getattr(d, field):
             parts.append(f"--{field.replace('_', '-')} {getattr(cfg, field)}")
     if (cfg.prune_start, cfg.prune_end) != (d.prune_start, d.prune_end):
@@ -27,6 +27,10 @@ def training_command(cfg: TrainConfig) -> str:
                      ("--qat", cfg.qat)):
         if on:
             parts.append(flag)
+    if cfg.distill > 0:
+        parts += [f"--teacher {t}" for t in cfg.teachers]
+        parts += ["--teacher-tta"] if cfg.teacher_tta else []
+        parts += [f"--distill {cfg.distill}", f"--distill-temperature {cfg.distill_temperature}"]
     return " ".join(parts)
 
 
@@ -46,6 +50,9 @@ def build_card(name: str, precision: str, onnx_path: Path, cfg: TrainConfig, bes
         "optimizer": {"name": "AdamW", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "schedule": f"linear warm-up {cfg.warmup_epochs} epochs, cosine to 0",
                       "batch_size": cfg.batch_size, "label_smoothing": cfg.label_smoothing},
+        "distillation": {"teachers": list(cfg.teachers), "teacher_tta": cfg.teacher_tta,
+                         "weight": cfg.distill, "temperature": cfg.distill_temperature}
+        if cfg.distill > 0 else None,
         "public_test": short.get("PublicTest"), "private_test": short.get("PrivateTest"),
         "private_test_per_class": test.get("per_class"),
         "private_test_confusion": test.get("confusion_matrix"),
@@ -70,6 +77,8 @@ def render_markdown(card: dict) -> str:
         f"seed {card['seed']}",
         f"- augmentation: {json.dumps(card['augmentation'])}",
         f"- optimiser: {json.dumps(card['optimizer'])}",
+        *([f"- knowledge distillation: {json.dumps(card['distillation'])}"]
+          if card.get("distillation") else []),
         f"- PublicTest accuracy {pub.get('accuracy', float('nan')):.4f} "
         f"(macro-F1 {pub.get('macro_f1', float('nan')):.4f})",
         f"- **PrivateTest accuracy {priv.get('accuracy', float('nan')):.4f}** "

@@ -21,6 +21,7 @@ from ..errors import LiteferError
 from ..spec import ModelSpec
 from ..train.augment import random_affine
 from ..train.config import AugmentConfig
+from ..train.distill import distill_loss
 from ..train.engine import batch_tensor, faces_to_uint8, predict_logits
 
 
@@ -49,17 +50,6 @@ def accuracy(model: torch.nn.Module, x_uint8: np.ndarray, y: np.ndarray, spec: M
     with compression.quantized() if compression is not None else nullcontext():
         logits = predict_logits(model, x_uint8, spec)
     return float((logits.argmax(1) == y).mean()) if len(y) else 0.0
-
-
-def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
-                 cfg: FinetuneConfig) -> torch.Tensor:
-    """(1 - a) * label-smoothed CE + a * T^2 * KL(softmax(teacher / T) || softmax(student / T));
-    logits (N, C), labels int64 (N,). The T^2 keeps the soft term's gradients on the CE scale."""
-    a, t = cfg.distill, cfg.distill_temperature
-    ce = F.cross_entropy(student, labels, label_smoothing=cfg.label_smoothing)
-    kl = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
-                  reduction="batchmean")
-    return (1 - a) * ce + a * t * t * kl
 
 
 def _epoch(model, x, y, spec, cfg: FinetuneConfig, opt, sched, gen, compression, step: int,

@@ -33,6 +33,7 @@ class TrainConfig:
     val_split: str = "PublicTest"
     limit: int = 0                # use only the first N training images (0 = all); for smoke runs
     resume: bool = True
+    init_from: str = ""           # a training checkpoint (.pt) of the same model to start from
     tag: str = ""                 # weight tag, e.g. "fer2013" -> name "mini_xception.fer2013"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Optimising while training (litefer.optimize.compress); the defaults leave training unchanged.
@@ -42,6 +43,11 @@ class TrainConfig:
     prune_end: float = 0.7        # ...to this one; best.pt is only chosen once it is reached
     qat: bool = False             # quantisation-aware training: fake-quantised weights, STE
     qat_bits: int = 8
+    # Knowledge distillation from frozen ONNX teachers (litefer.train.distill); 0 = off.
+    teachers: tuple[str, ...] = ()  # ONNX paths or shipped names; several = an ensemble
+    teacher_tta: bool = False       # the teacher also sees the mirrored batch
+    distill: float = 0.0            # weight a of the soft term in [0, 1]
+    distill_temperature: float = 4.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,4 +56,5 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         d = dict(d)
         d["augment"] = AugmentConfig(**d.get("augment", {}))
+        d["teachers"] = tuple(d.get("teachers", ()))
         return cls(**d)

@@ -13,11 +13,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data import FaceSet, load_splits
+from ..errors import LiteferError
 from ..models import create_model
 from ..preprocess import fit_crop, normalize
 from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
+from .distill import OnnxTeacher, distill_loss
 from .history import ResourceMeter, write_history
 
 
@@ -85,6 +87,8 @@ class Trainer:
         self.spec = base_spec.with_(name=name, labels=train.space.classes)
         if len(train.space) != len(base_spec.labels):
             self.model, _ = create_model(cfg.model, self.spec)
+        if cfg.init_from:
+            self._init_from(cfg.init_from)
         self.x_train, self.y_train = faces_to_uint8(train, self.spec), train.labels
         self.x_val, self.y_val = faces_to_uint8(val, self.spec), val.labels
         self.steps = math.ceil(len(self.y_train) / cfg.batch_size)
@@ -93,6 +97,7 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _schedule(cfg, self.steps))
         weights = _class_weights(self.y_train, len(self.spec.labels)) if cfg.class_weights else None
         self.loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+        self.teacher = self._teacher()
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.best_acc, self.history = 0, -1.0, []
         self.compress = None  # pruning schedule / QAT, only when the config asks (prune_to, qat)
@@ -103,6 +108,32 @@ class Trainer:
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         if cfg.resume and (self.out / "last.pt").exists():
             self._load(self.out / "last.pt")
+
+    def _init_from(self, path: str) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        arch = ModelSpec.from_json(state["spec"]).arch
+        if arch != self.spec.arch:
+            raise LiteferError(f"--init-from {path} holds a {arch}, not a {self.spec.arch}")
+        self.model.load_state_dict(state["model"])
+
+    def _teacher(self) -> OnnxTeacher | None:
+        cfg = self.cfg
+        if not 0.0 <= cfg.distill <= 1.0:
+            raise LiteferError(f"distill weight must be in [0, 1], got {cfg.distill}")
+        if cfg.distill_temperature <= 0:
+            raise LiteferError(f"distill temperature must be > 0, got {cfg.distill_temperature}")
+        if cfg.distill > 0 and not cfg.teachers:
+            raise LiteferError("distillation (distill > 0) needs at least one teacher model")
+        if cfg.distill > 0 and cfg.class_weights:
+            raise LiteferError("class weights are not supported with distillation")
+        if cfg.distill == 0:
+            return None
+        return OnnxTeacher(cfg.teachers, self.spec, tta=cfg.teacher_tta, threads=cfg.threads)
+
+    def _loss(self, logits: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        if self.teacher is None:
+            return self.loss_fn(logits, yb)
+        return distill_loss(logits, self.teacher(xb), yb, self.cfg)
 
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
@@ -132,7 +163,7 @@ class Trainer:
             yb = torch.from_numpy(self.y_train[idx])
             with self._quantized():
                 logits = self.model(xb)
-                loss = self.loss_fn(logits, yb)
+                loss = self._loss(logits, xb, yb)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
             self.opt.step()

@@ -1,0 +1,71 @@
+"""Knowledge distillation: the loss, and a frozen ONNX teacher (one model or an ensemble).
+
+The teacher sees the very batch the student sees (after augmentation), through ONNX Runtime, so
+any exported model, including an ensemble of earlier runs, can teach without its PyTorch code.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import LiteferError
+from ..runtime.classifier import Classifier
+from ..spec import ModelSpec
+
+
+def _plain(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else v
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64) - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+class OnnxTeacher:
+    """models: ONNX paths or shipped names, each with the student's input spec and classes.
+
+    ``teacher(x)`` takes the student's float32 input (N, C, H, W) and returns float32 (N, K)
+    teacher logits: the mean over models (and, with ``tta``, over the input and its mirror) of
+    each one's log-probabilities. Those are logits of the ensemble's normalised geometric-mean
+    distribution, ready for a temperature. The models' calibration temperatures are not applied.
+    """
+
+    def __init__(self, models: Sequence[str], student: ModelSpec, tta: bool = False,
+                 threads: int = 1):
+        if not models:
+            raise LiteferError("a teacher needs at least one model")
+        self.tta = tta
+        self.members = [Classifier(m, threads=threads) for m in models]
+        for m, c in zip(models, self.members):
+            s = c.spec
+            if s.output != "logits":
+                raise LiteferError(f"teacher {m} returns {s.output}, not logits")
+            mismatch = [f"{k} {getattr(s, k)} != {getattr(student, k)}" for k in
+                        ("input_size", "channels", "mean", "std", "labels")
+                        if _plain(getattr(s, k)) != _plain(getattr(student, k))]
+            if mismatch:
+                raise LiteferError(f"teacher {m} does not match the student: "
+                                   + "; ".join(mismatch))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        views = [batch, np.ascontiguousarray(batch[..., ::-1])] if self.tta else [batch]
+        total = sum(_log_softmax(c.run(v)) for c in self.members for v in views)
+        return torch.from_numpy((total / (len(self.members) * len(views))).astype(np.float32))
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
+                 cfg) -> torch.Tensor:
+    """(1 - a) * label-smoothed CE + a * T^2 * KL(softmax(teacher / T) || softmax(student / T));
+    logits (N, C), labels int64 (N,); cfg: anything with
+    ``distill`` (a), ``distill_temperature`` (T) and ``label_smoothing`` (a FinetuneConfig or a
+    TrainConfig). The T^2 keeps the soft term's gradients on the CE scale."""
+    a, t = cfg.distill, cfg.distill_temperature
+    ce = F.cross_entropy(student, labels, label_smoothing=cfg.label_smoothing)
+    kl = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
+                  reduction="batchmean")
+    return (1 - a) * ce + a * t * t * kl
