@@ -30,7 +30,7 @@ from litefer.data.sequences import ProbSequences, splice
 from litefer.video import create_temporal, smooth_batch
 from litefer.video.metrics import clip_report, switch_report
 
-NOTE = ("robustness benchmark on synthetic clips of still FER2013 PrivateTest faces (constant "
+NOTE = ("robustness benchmark on synthetic clips of still FER2013 faces (constant "
         "labels); not the CK+ sequence protocol")
 COLUMNS = (("frame_accuracy", "frame acc"), ("clip_accuracy_vote", "clip acc (vote)"),
            ("clip_accuracy_last", "clip acc (last)"), ("flicker_per_100", "flicker /100"),
