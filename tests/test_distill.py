@@ -61,6 +61,8 @@ def test_distillation_settings_are_checked(tmp_path):
         _trainer(tmp_path, "a", distill=0.5)
     with pytest.raises(LiteferError, match=r"\[0, 1\]"):
         _trainer(tmp_path, "b", distill=1.5, teachers=(FP32,))
+    with pytest.raises(LiteferError, match="weight is 0"):
+        _trainer(tmp_path, "d", teachers=(FP32,))
     with pytest.raises(LiteferError, match="class weights"):
         _trainer(tmp_path, "c", distill=0.5, teachers=(FP32,), class_weights=True)
 

@@ -126,6 +126,8 @@ class Trainer:
             raise LiteferError("distillation (distill > 0) needs at least one teacher model")
         if cfg.distill > 0 and cfg.class_weights:
             raise LiteferError("class weights are not supported with distillation")
+        if cfg.distill == 0 and cfg.teachers:
+            raise LiteferError("teacher models given but the distillation weight is 0 (--distill A)")
         if cfg.distill == 0:
             return None
         return OnnxTeacher(cfg.teachers, self.spec, tta=cfg.teacher_tta, threads=cfg.threads)
