@@ -17,11 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from ..data import FaceSet
-from ..errors import LiteferError
 from ..spec import ModelSpec
 from ..train.augment import random_affine
 from ..train.config import AugmentConfig
-from ..train.distill import distill_loss
+from ..train.distill import check_distill, distill_loss
 from ..train.engine import batch_tensor, faces_to_uint8, predict_logits
 
 
@@ -90,10 +89,7 @@ def finetune(model: torch.nn.Module, spec: ModelSpec, train: FaceSet, val: FaceS
     """
     if cfg.epochs <= 0 or len(train) == 0:
         return {"epochs": 0, "val_acc": [], "best_epoch": None}
-    if not 0.0 <= cfg.distill <= 1.0:
-        raise LiteferError(f"distill weight must be in [0, 1], got {cfg.distill}")
-    if cfg.distill > 0 and teacher is None:
-        raise LiteferError("distillation (distill > 0) needs a teacher model")
+    check_distill(cfg.distill, teacher is not None)
     teacher = teacher.eval() if cfg.distill > 0 else None
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)

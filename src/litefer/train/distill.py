@@ -20,9 +20,12 @@ def _plain(v):
     return tuple(v) if isinstance(v, (list, tuple)) else v
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64) - z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
+def check_distill(weight: float, has_teacher: bool) -> None:
+    """LiteferError unless ``weight`` is in [0, 1] and a teacher exists whenever it is > 0."""
+    if not 0.0 <= weight <= 1.0:
+        raise LiteferError(f"distill weight must be in [0, 1], got {weight}")
+    if weight > 0 and not has_teacher:
+        raise LiteferError("distillation (distill > 0) needs at least one teacher model")
 
 
 class OnnxTeacher:
@@ -54,8 +57,9 @@ class OnnxTeacher:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         batch = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         views = [batch, np.ascontiguousarray(batch[..., ::-1])] if self.tta else [batch]
-        total = sum(_log_softmax(c.run(v)) for c in self.members for v in views)
-        return torch.from_numpy((total / (len(self.members) * len(views))).astype(np.float32))
+        logp = [torch.log_softmax(torch.from_numpy(c.run(v)), 1) for c in self.members
+                for v in views]
+        return torch.stack(logp).mean(0)
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,

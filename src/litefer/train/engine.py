@@ -19,7 +19,8 @@ from ..preprocess import fit_crop, normalize
 from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
-from .distill import OnnxTeacher, distill_loss
+from .checkpoint import load_checkpoint
+from .distill import OnnxTeacher, check_distill, distill_loss
 from .history import ResourceMeter, write_history
 
 
@@ -110,20 +111,16 @@ class Trainer:
             self._load(self.out / "last.pt")
 
     def _init_from(self, path: str) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        arch = ModelSpec.from_json(state["spec"]).arch
-        if arch != self.spec.arch:
-            raise LiteferError(f"--init-from {path} holds a {arch}, not a {self.spec.arch}")
-        self.model.load_state_dict(state["model"])
+        source, spec, _ = load_checkpoint(path)
+        if spec.arch != self.spec.arch:
+            raise LiteferError(f"--init-from {path} holds a {spec.arch}, not a {self.spec.arch}")
+        self.model.load_state_dict(source.state_dict())
 
     def _teacher(self) -> OnnxTeacher | None:
         cfg = self.cfg
-        if not 0.0 <= cfg.distill <= 1.0:
-            raise LiteferError(f"distill weight must be in [0, 1], got {cfg.distill}")
+        check_distill(cfg.distill, bool(cfg.teachers))
         if cfg.distill_temperature <= 0:
             raise LiteferError(f"distill temperature must be > 0, got {cfg.distill_temperature}")
-        if cfg.distill > 0 and not cfg.teachers:
-            raise LiteferError("distillation (distill > 0) needs at least one teacher model")
         if cfg.distill > 0 and cfg.class_weights:
             raise LiteferError("class weights are not supported with distillation")
         if cfg.distill == 0 and cfg.teachers:
