@@ -17,7 +17,7 @@ def training_command(cfg: TrainConfig) -> str:
     if cfg.tag:
         parts.append(f"--tag {cfg.tag}")
     for field in ("epochs", "batch_size", "lr", "warmup_epochs", "weight_decay", "label_smoothing",
-                  "seed", "train_split", "val_split", "limit", "prune_to", "prune_scope",
+                  "seed", "threads", "train_split", "val_split", "limit", "prune_to", "prune_scope",
                   "qat_bits", "init_from"):
         if getattr(cfg, field) != getattr(d, field):
             parts.append(f"--{field.replace('_', '-')} {getattr(cfg, field)}")
