@@ -22,38 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from litefer.data import load_fer2013
-from litefer.data.sequences import ProbSequences
-from litefer.video.clips import ClipConfig, make_clips
+from litefer.video.clips import ClipConfig, classify_clips, make_clips
 
 SPLIT_SEEDS = {"Training": 1, "PublicTest": 2, "PrivateTest": 3}
-
-
-def classify_clips(clf, faces, labels, cfg: ClipConfig, seed: int, chunk: int = 256
-                   ) -> ProbSequences:
-    """Clips of ``faces`` -> their per-frame probabilities (NaN where dropped)."""
-    k = len(clf.labels)
-    probs = np.full((len(faces), cfg.length, k), np.nan, np.float32)
-    present = np.zeros((len(faces), cfg.length), bool)
-    t0 = time.time()
-    for start in range(0, len(faces), chunk):
-        frames, pres = make_clips(faces[start:start + chunk], cfg, seed, start)
-        flat = frames.reshape(-1, *frames.shape[2:])
-        out = np.concatenate([clf.predict_proba(flat[i:i + 1024])
-                              for i in range(0, len(flat), 1024)])
-        out = out.reshape(len(frames), cfg.length, k)
-        probs[start:start + len(frames)] = np.where(pres[..., None], out, np.nan)
-        present[start:start + len(frames)] = pres
-        done = start + len(frames)
-        print(f"\r{done}/{len(faces)} clips, {time.time() - t0:.0f}s", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    return ProbSequences(probs, present, np.asarray(labels, np.int64), tuple(clf.labels))
 
 
 def write_png(root: Path, faces, labels, classes, cfg: ClipConfig, seed: int) -> int:
@@ -98,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         from litefer.runtime import Classifier
 
         clf = Classifier(args.model, threads=args.threads)
-        seqs = classify_clips(clf, faces, labels, cfg, seed)
+        seqs = classify_clips(clf, faces, labels, cfg, seed, progress=True)
         seqs.meta.update(classifier=clf.spec.name, split=args.split, seed=seed,
                          clip_config=cfg.to_dict(), source=str(args.data))
         seqs.save(args.out)

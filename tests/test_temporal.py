@@ -207,17 +207,13 @@ def test_shipped_gru_on_clips_of_real_faces_with_the_default_classifier(fer_csv)
     from litefer.data import load_splits
     from litefer.runtime.classifier import Classifier
     from litefer.video import create_temporal
-    from litefer.video.clips import ClipConfig, make_clips
+    from litefer.video.clips import ClipConfig, classify_clips
     from litefer.video.metrics import clip_report
 
     faces = load_splits(fer_csv, ("PublicTest",))["PublicTest"]
-    clf, cfg = Classifier(), ClipConfig()
-    frames, present = make_clips(faces.images[:300], cfg, seed=2)
-    probs = clf.predict_proba(frames.reshape(-1, *frames.shape[2:])).reshape(300, cfg.length, -1)
-    probs = np.where(present[..., None], probs, np.nan).astype(np.float32)
-    labels = faces.labels[:300]
-    rows = {name: clip_report(smooth_batch(create_temporal(name, model), probs, present),
-                              present, labels)
+    seqs = classify_clips(Classifier(), faces.images[:300], faces.labels[:300], ClipConfig(), seed=2)
+    rows = {name: clip_report(smooth_batch(create_temporal(name, model), seqs.probs,
+                                           seqs.present), seqs.present, seqs.labels)
             for name, model in (("none", None), ("gru", "temporal_gru.fer2013"))}
     assert rows["gru"]["flicker_per_100"] < rows["none"]["flicker_per_100"] / 3
     assert rows["gru"]["frame_accuracy"] > rows["none"]["frame_accuracy"]

@@ -16,10 +16,6 @@ from ..runtime.classifier import Classifier
 from ..spec import ModelSpec
 
 
-def _plain(v):
-    return tuple(v) if isinstance(v, (list, tuple)) else v
-
-
 def check_distill(weight: float, has_teacher: bool) -> None:
     """LiteferError unless ``weight`` is in [0, 1] and a teacher exists whenever it is > 0."""
     if not 0.0 <= weight <= 1.0:
@@ -49,7 +45,7 @@ class OnnxTeacher:
                 raise LiteferError(f"teacher {m} returns {s.output}, not logits")
             mismatch = [f"{k} {getattr(s, k)} != {getattr(student, k)}" for k in
                         ("input_size", "channels", "mean", "std", "labels")
-                        if _plain(getattr(s, k)) != _plain(getattr(student, k))]
+                        if getattr(s, k) != getattr(student, k)]  # ModelSpec keeps tuples
             if mismatch:
                 raise LiteferError(f"teacher {m} does not match the student: "
                                    + "; ".join(mismatch))

@@ -128,6 +128,36 @@ def make_clips(faces: np.ndarray, cfg: ClipConfig, seed: int = 0, start: int = 0
     return frames, present
 
 
+def classify_clips(clf, faces: np.ndarray, labels, cfg: ClipConfig, seed: int, chunk: int = 256,
+                   progress: bool = False):
+    """Clips of ``faces`` (see make_clips) classified frame by frame by ``clf`` (a
+    litefer.Classifier) -> ProbSequences: float32 probabilities (N, T, K), NaN where a frame is
+    dropped, with ``labels`` int64 (N,). ``progress`` prints a count to stderr."""
+    import sys
+    import time
+
+    from ..data.sequences import ProbSequences
+
+    k = len(clf.labels)
+    probs = np.full((len(faces), cfg.length, k), np.nan, np.float32)
+    present = np.zeros((len(faces), cfg.length), bool)
+    t0 = time.time()
+    for start in range(0, len(faces), chunk):
+        frames, pres = make_clips(faces[start:start + chunk], cfg, seed, start)
+        flat = frames.reshape(-1, *frames.shape[2:])
+        out = np.concatenate([clf.predict_proba(flat[i:i + 1024])
+                              for i in range(0, len(flat), 1024)])
+        out = out.reshape(len(frames), cfg.length, k)
+        probs[start:start + len(frames)] = np.where(pres[..., None], out, np.nan)
+        present[start:start + len(frames)] = pres
+        if progress:
+            print(f"\r{start + len(frames)}/{len(faces)} clips, {time.time() - t0:.0f}s", end="",
+                  file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    return ProbSequences(probs, present, np.asarray(labels, np.int64), tuple(clf.labels))
+
+
 def clip_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of clip ``index`` for ``seed`` (independent streams)."""
     return np.random.default_rng([seed, index])
