@@ -83,3 +83,56 @@ def test_init_from_starts_at_a_checkpoints_weights_and_refuses_another_model(tmp
         torch.testing.assert_close(v, saved[k])
     with pytest.raises(LiteferError, match="mini_xception"):
         _trainer(tmp_path / "third", model="nano_b", init_from=str(ckpt))
+
+
+def test_weight_average_follows_the_decay_rule_and_copies_integer_buffers():
+    from litefer.train.ema import WeightAverage
+
+    live = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    avg = WeightAverage(live, decay=0.9)
+    w0 = avg.module[0].weight.clone()
+    with torch.no_grad():
+        live[0].weight.add_(1.0)
+    live[1].num_batches_tracked += 5
+    d = avg.current_decay()
+    assert d == pytest.approx(1 / 10)  # warmed up: (1 + 0) / (10 + 0)
+    avg.update(live)
+    torch.testing.assert_close(avg.module[0].weight, d * w0 + (1 - d) * live[0].weight)
+    assert int(avg.module[1].num_batches_tracked) == 5
+    assert not avg.module[0].weight.requires_grad
+    avg.updates = 10_000
+    assert avg.current_decay() == 0.9
+    with pytest.raises(ValueError):
+        WeightAverage(live, decay=1.0)
+
+
+def test_ema_run_saves_the_average_and_resumes_it_exactly(tmp_path):
+    kw = dict(ema=0.9, lr=5e-3, warmup_epochs=0.5)
+    whole = _trainer(tmp_path / "a", epochs=2, **kw)
+    whole.fit(progress=False)
+    rows = json.loads((tmp_path / "a" / "run" / "history.json").read_text())
+    assert all(0 <= r["live_val_acc"] <= 1 for r in rows)
+    first = _trainer(tmp_path / "b", epochs=2, **kw)
+    first.cfg.epochs = 1  # interrupted after epoch 1 of a 2-epoch schedule
+    first.fit(progress=False)
+    best, _, info = load_checkpoint(tmp_path / "b" / "run" / "best.pt")
+    assert info["epoch"] == 1  # best.pt holds the average, not the live weights
+    for k, v in best.state_dict().items():
+        torch.testing.assert_close(v, first.ema.module.state_dict()[k])
+    assert any(not torch.equal(v, first.model.state_dict()[k])
+               for k, v in best.state_dict().items() if v.dtype.is_floating_point)
+    resumed = _trainer(tmp_path / "b", epochs=2, **kw)
+    assert resumed.epoch == 1 and resumed.ema.updates == first.ema.updates
+    resumed.fit(progress=False)
+    for k, v in resumed.ema.module.state_dict().items():
+        torch.testing.assert_close(v, whole.ema.module.state_dict()[k])
+
+
+def test_ema_is_refused_with_pruning_and_when_resuming_a_run_without_it(tmp_path):
+    from litefer.errors import LiteferError
+
+    with pytest.raises(LiteferError, match="--ema cannot be combined"):
+        _trainer(tmp_path / "p", ema=0.99, prune_to=0.5)
+    _trainer(tmp_path / "r", epochs=1).fit(progress=False)
+    with pytest.raises(LiteferError, match="without --ema"):
+        _trainer(tmp_path / "r", epochs=2, ema=0.99)

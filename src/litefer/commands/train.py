@@ -50,6 +50,9 @@ def add_parser(sub, name: str) -> None:
                    help="weight of the distillation term in [0, 1] (0 = off; needs --teacher)")
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature,
                    metavar="T")
+    p.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
+                   help="validate and save an exponential moving average of the weights with this "
+                        "per-step decay, e.g. 0.999 (0 = off)")
     p.set_defaults(run=run)
 
 
@@ -68,7 +71,7 @@ def config_from_args(args: argparse.Namespace):
         prune_to=args.prune_to, prune_scope=args.prune_scope, prune_start=args.prune_window[0],
         prune_end=args.prune_window[1], qat=args.qat, qat_bits=args.qat_bits,
         init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
-        distill_temperature=args.distill_temperature,
+        distill_temperature=args.distill_temperature, ema=args.ema,
     )
 
 

@@ -48,6 +48,7 @@ class TrainConfig:
     teacher_tta: bool = False       # the teacher also sees the mirrored batch
     distill: float = 0.0            # weight a of the soft term in [0, 1]
     distill_temperature: float = 4.0
+    ema: float = 0.0                # decay of the weight average that is validated (0 = off)
 
     def to_dict(self) -> dict:
         return asdict(self)

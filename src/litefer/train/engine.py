@@ -21,6 +21,7 @@ from .augment import random_affine
 from .config import TrainConfig
 from .checkpoint import load_checkpoint
 from .distill import OnnxTeacher, check_distill, distill_loss
+from .ema import WeightAverage
 from .history import ResourceMeter, write_history
 
 
@@ -70,7 +71,11 @@ def _class_weights(labels: np.ndarray, k: int) -> torch.Tensor:
 
 
 class Trainer:
-    """Owns one run directory: config.json, last.pt (resume), best.pt (selected on val), logs."""
+    """Owns one run directory: config.json, last.pt (resume), best.pt (selected on val), logs.
+
+    With ``cfg.ema`` the weight average (:class:`WeightAverage`) is validated and saved as
+    best.pt; the live weights' accuracy is logged beside it as ``live_val_acc``.
+    """
 
     def __init__(self, cfg: TrainConfig, train: FaceSet | None = None, val: FaceSet | None = None):
         self.cfg = cfg
@@ -106,6 +111,10 @@ class Trainer:
             from ..optimize.compress import from_train_config
 
             self.compress = from_train_config(cfg, self.model, self.steps)
+        if cfg.ema and self.compress is not None:
+            raise LiteferError("--ema cannot be combined with pruning or QAT: the average of the "
+                               "weights is neither sparse nor quantised")
+        self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema else None
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         if cfg.resume and (self.out / "last.pt").exists():
             self._load(self.out / "last.pt")
@@ -138,7 +147,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "sched": self.sched.state_dict(), "epoch": self.epoch, "best_acc": self.best_acc,
                 "history": self.history, "gen": self.gen.get_state(),
-                "spec": self.spec.to_json(), "config": self.cfg.to_dict()}
+                "spec": self.spec.to_json(), "config": self.cfg.to_dict(),
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {})}
 
     def _load(self, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -148,6 +158,11 @@ class Trainer:
         self.gen.set_state(state["gen"])
         self.epoch, self.best_acc = state["epoch"], state["best_acc"]
         self.history = state["history"]
+        if self.ema is not None:
+            if "ema" not in state:
+                raise LiteferError(f"{path} was trained without --ema; resume it without --ema "
+                                   "or start over (--no-resume)")
+            self.ema.load_state_dict(state["ema"])
 
     def _quantized(self):
         return self.compress.quantized() if self.compress is not None else nullcontext()
@@ -169,6 +184,8 @@ class Trainer:
             self.sched.step()
             if self.compress is not None:
                 self.compress.step(self.epoch * self.steps + i // self.cfg.batch_size + 1)
+            if self.ema is not None:
+                self.ema.update(self.model)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
@@ -184,20 +201,24 @@ class Trainer:
             with tqdm(total=self.steps, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
                       disable=not progress, leave=False) as bar:
                 tr_loss, tr_acc = self._train_epoch(bar)
+            selected = self.ema.module if self.ema is not None else self.model
             with self._quantized():
-                logits = predict_logits(self.model, self.x_val, self.spec)
+                logits = predict_logits(selected, self.x_val, self.spec)
             val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(self.y_val)))
             val_acc = float((logits.argmax(1) == self.y_val).mean())
             self.epoch += 1
             row = {"epoch": self.epoch, "train_loss": tr_loss, "train_acc": tr_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "lr": self.opt.param_groups[0]["lr"],
                    "seconds": time.time() - t0, **meter.sample()}
+            if self.ema is not None:  # the live weights, for comparison with their average
+                live = predict_logits(self.model, self.x_val, self.spec)
+                row["live_val_acc"] = float((live.argmax(1) == self.y_val).mean())
             if self.compress is not None:  # epochs before the pruning target are not eligible
                 row["selectable"] = self.compress.done(self.epoch * self.steps)
             self.history.append(row)
             if val_acc > self.best_acc and row.get("selectable", True):
                 self.best_acc = val_acc
-                torch.save({"model": self.model.state_dict(), "spec": self.spec.to_json(),
+                torch.save({"model": selected.state_dict(), "spec": self.spec.to_json(),
                             "epoch": self.epoch, "val_acc": val_acc,
                             "config": self.cfg.to_dict()}, self.out / "best.pt")
             torch.save(self._state(), self.out / "last.pt")

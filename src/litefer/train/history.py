@@ -53,6 +53,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     a.set(xlabel="epoch", ylabel="loss", title="Loss")
     b.plot(ep, [r["train_acc"] for r in rows], label="train (augmented)")
     b.plot(ep, [r["val_acc"] for r in rows], label="validation")
+    if "live_val_acc" in rows[0]:  # --ema: validation is the weight average; the live weights too
+        b.plot(ep, [r["live_val_acc"] for r in rows], label="validation (live weights)", alpha=0.6)
     b.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     for ax in (a, b):
         ax.grid(alpha=0.3)
