@@ -2,12 +2,12 @@
 
     # probability sequences for the GRU (Training) and for model selection (PublicTest)
     python scripts/make_clips.py --data ../shared/data/fer2013.csv.gz --split Training \\
-        --model mini_xception.fer2013 --out clips/train.npz
+        --model nano_a.fer2013 --out clips/train.npz
     python scripts/make_clips.py --data ../shared/data/fer2013.csv.gz --split PublicTest \\
-        --model mini_xception.fer2013 --out clips/val.npz
+        --model nano_a.fer2013 --out clips/val.npz
     # reporting only: PrivateTest clips (never used for training or selection)
     python scripts/make_clips.py --data ../shared/data/fer2013.csv.gz --split PrivateTest \\
-        --model mini_xception.fer2013 --out clips/private.npz
+        --model nano_a.fer2013 --out clips/private.npz
     # a few clips as PNG frames (clips/<label>/<clip>/<frame>.png) to look at or to reload
     python scripts/make_clips.py --data ../shared/data/fer2013.csv.gz --split PrivateTest \\
         --png clips/png --limit 20

@@ -122,7 +122,7 @@ def test_default_model_classifies_without_importing_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert result == {"torch": False, "shape": [1, 7], "name": "mini_xception.fer2013"}
+    assert result == {"torch": False, "shape": [1, 7], "name": "nano_a.fer2013"}
 
 
 @pytest.mark.data

@@ -171,8 +171,8 @@ def test_shipped_gru_loads_by_name_and_matches_its_card():
     import hashlib
 
     from litefer.errors import ModelNotFoundError
-    from litefer.runtime.weights import (DEFAULT_TEMPORAL, WEIGHTS_DIR, list_weights,
-                                         resolve_temporal, resolve_weights)
+    from litefer.runtime.weights import (DEFAULT_MODEL, DEFAULT_TEMPORAL, WEIGHTS_DIR,
+                                         list_weights, resolve_temporal, resolve_weights)
     from litefer.video import create_temporal
 
     path = resolve_temporal(DEFAULT_TEMPORAL)
@@ -181,7 +181,7 @@ def test_shipped_gru_loads_by_name_and_matches_its_card():
     assert hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"]
     gru = create_temporal("gru", DEFAULT_TEMPORAL)
     assert gru.labels == FER2013.classes and gru.hidden_size == card["hidden_size"] == 128
-    assert gru.spec.extra["classifier"] == card["classifier"] == "mini_xception.fer2013"
+    assert gru.spec.extra["classifier"] == card["classifier"] == DEFAULT_MODEL  # trained on it
     assert DEFAULT_TEMPORAL not in {w.name for w in list_weights()}  # not a classifier
     with pytest.raises(ModelNotFoundError):
         resolve_weights(DEFAULT_TEMPORAL)

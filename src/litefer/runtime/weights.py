@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ModelNotFoundError
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_MODEL = "mini_xception.fer2013"
+DEFAULT_MODEL = "nano_a.fer2013"
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_TEMPORAL = "temporal_gru.fer2013"
 TEMPORAL_PREFIX = "temporal_"
@@ -83,7 +83,7 @@ def resolve_weights(model: str | Path | None = None, folder: Path = WEIGHTS_DIR)
 def resolve_temporal(model: str | Path, folder: Path = WEIGHTS_DIR) -> Path:
     """A temporal step model: a path to an ``.onnx`` file (returned as given; the runner reports
     a missing file) or the name of one shipped in ``folder`` as ``<name>.onnx``, e.g.
-    ``temporal_gru.fer2013`` (trained on the probabilities of mini_xception.fer2013).
+    ``temporal_gru.fer2013`` (trained on the probabilities of the default classifier).
     Raises ModelNotFoundError for any other name."""
     path = Path(model)
     if path.suffix == ".onnx" or path.is_file():
