@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Classifier": "litefer.runtime.classifier",
+    "Recognizer": "litefer.pipeline",
     "Detection": "litefer.types",
     "Face": "litefer.types",
     "Result": "litefer.types",
