@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -113,16 +114,22 @@ def test_onnx_without_litefer_metadata_is_refused(tmp_path):
 
 
 def test_default_model_classifies_without_importing_torch():
+    """Classifier and the documented one-liner `litefer.Recognizer().analyze(image)`, in a fresh
+    interpreter: neither imports torch."""
+    photo = Path(__file__).parent / "assets" / "astronaut.png"
     code = (
         "import sys, json, numpy as np, litefer\n"
         "clf = litefer.Classifier()\n"
         "p = clf.predict_proba([np.full((64, 64, 3), 128, np.uint8)])\n"
+        f"r = litefer.Recognizer().analyze({str(photo)!r})\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'shape': list(p.shape),"
-        " 'name': clf.spec.name}))\n"
+        " 'name': clf.spec.name, 'faces': len(r.faces),"
+        " 'sum': round(float(sum(r.faces[0].probs)), 4)}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert result == {"torch": False, "shape": [1, 7], "name": "nano_a.fer2013"}
+    assert result == {"torch": False, "shape": [1, 7], "name": "nano_a.fer2013", "faces": 1,
+                      "sum": 1.0}
 
 
 @pytest.mark.data

@@ -117,21 +117,3 @@ def test_custom_detector_objects_and_stream_track_ids():
     assert [r.frame for r in results] == list(range(5))
     assert {r.faces[0].track_id for r in results} == {1}
 
-
-def test_top_level_recognizer_analyzes_a_photo_without_importing_torch():
-    """The documented one-liner, `litefer.Recognizer().analyze(image)`, in a fresh interpreter."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, json, litefer\n"
-        f"r = litefer.Recognizer().analyze({str(ASSETS / 'astronaut.png')!r})\n"
-        "f = r.faces[0]\n"
-        "print(json.dumps({'torch': 'torch' in sys.modules, 'faces': len(r.faces),"
-        " 'sum': float(sum(f.probs)), 'same': litefer.Recognizer is __import__("
-        "'litefer.pipeline', fromlist=['Recognizer']).Recognizer}))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout)
-    assert result["torch"] is False and result["faces"] == 1 and result["same"] is True
-    assert result["sum"] == pytest.approx(1.0, abs=1e-5)
