@@ -116,4 +116,3 @@ def test_custom_detector_objects_and_stream_track_ids():
     results = list(rec.stream(frames, source="synthetic"))
     assert [r.frame for r in results] == list(range(5))
     assert {r.faces[0].track_id for r in results} == {1}
-

@@ -17,6 +17,8 @@ numpy and OpenCV only; deterministic for a given ``rng``.
 """
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -133,9 +135,6 @@ def classify_clips(clf, faces: np.ndarray, labels, cfg: ClipConfig, seed: int, c
     """Clips of ``faces`` (see make_clips) classified frame by frame by ``clf`` (a
     litefer.Classifier) -> ProbSequences: float32 probabilities (N, T, K), NaN where a frame is
     dropped, with ``labels`` int64 (N,). ``progress`` prints a count to stderr."""
-    import sys
-    import time
-
     from ..data.sequences import ProbSequences
 
     k = len(clf.labels)
