@@ -133,6 +133,9 @@ def test_fake_camera_stream_updates_the_overlays(browser_setup):
     page.wait_for_function("() => Number(document.body.dataset.frames) >= 3", timeout=60_000)
     seen = []
     for _ in range(8):
+        # results arrive as fast as the server answers (one frame in flight), far faster than
+        # the 5 fps clip changes: space the samples so that they span about half of the pan
+        page.wait_for_timeout(400)
         frames = int(page.get_attribute("body", "data-frames"))
         page.wait_for_function(f"() => Number(document.body.dataset.frames) > {frames}",
                                timeout=30_000)
