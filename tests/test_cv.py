@@ -177,3 +177,95 @@ def test_real_ckplus_folds_are_subject_disjoint(data_dir):
     folds = group_kfold(fs.subjects, fs.labels, 10)
     _check_folds(folds, fs.subjects, 10)
     assert len(fs) == 981 and len(set(fs.subjects.tolist())) == 118
+
+
+def test_cli_class_weights_reach_the_recipe_and_its_fingerprint():
+    from litefer.cli import build_parser
+    from litefer.commands.cv import config_from_args
+
+    parse = build_parser().parse_args
+    plain = config_from_args(parse(["cv", "--model", "nano_b", "--data", "x"]))
+    weighted = config_from_args(parse(["cv", "--model", "nano_b", "--data", "x",
+                                       "--class-weights"]))
+    assert (plain.train.class_weights, weighted.train.class_weights) == (False, True)
+    # folds cached on disk by one recipe are never reused by the other
+    assert plain.fingerprint() != weighted.fingerprint()
+
+
+def _kd_cfg(teacher_dir, **kw):
+    train = TrainConfig(epochs=1, batch_size=16, threads=1, lr=3e-3, warmup_epochs=0.5,
+                        distill=0.5, distill_temperature=2.0, **kw)
+    return CVConfig(model="nano_b", folds=3, train=train, teacher_cv=str(teacher_dir))
+
+
+def test_saved_fold_models_reproduce_their_fold_and_teach_the_same_fold(tmp_path, monkeypatch):
+    fs = _subject_set()
+    teacher_dir = tmp_path / "teacher"
+    report = run_cv(_cfg(), fs, teacher_dir, save_models=True)
+    spec = cvmod.cv_spec("nano_b", fs)
+    x = cvmod.faces_to_uint8(fs, spec)
+    folds = group_kfold(fs.subjects, fs.labels, 3, 0)
+    for f, row in enumerate(report["folds"]):
+        t = cvmod.FoldTeacher(str(teacher_dir), f, row["subjects"], fs, spec, tta=False)
+        logits = cvmod.predict_logits(t.model, x[folds == f], spec)
+        saved = json.loads((teacher_dir / "folds" / f"fold_{f:02d}.json").read_text())
+        assert logits.argmax(1).tolist() == saved["y_pred"], f  # the weights that were tested
+
+    calls = []
+    real_call = cvmod.FoldTeacher.__call__
+
+    def spy(self, xb):
+        calls.append(self.source)
+        out = real_call(self, xb)
+        assert out.shape == (len(xb), 7) and torch.allclose(out.exp().sum(1), torch.ones(len(xb)))
+        return out
+
+    monkeypatch.setattr(cvmod.FoldTeacher, "__call__", spy)
+    student = run_cv(_kd_cfg(teacher_dir), fs, tmp_path / "student")
+    assert [f["teacher"] for f in student["folds"]] == [
+        str(teacher_dir / "folds" / f"fold_{f:02d}.pt") for f in range(3)]
+    assert sorted(set(calls)) == [f["teacher"] for f in student["folds"]]  # every fold taught
+    assert student["teacher_cv"] == str(teacher_dir)
+    assert _kd_cfg(teacher_dir).fingerprint() != _cfg().fingerprint()
+
+
+def test_a_teacher_from_other_folds_or_without_weights_is_refused(tmp_path):
+    fs = _subject_set()
+    other = tmp_path / "other_seed"
+    run_cv(CVConfig(model="nano_b", folds=3, train=TrainConfig(
+        epochs=1, batch_size=16, threads=1, seed=5)), fs, other, save_models=True)
+    with pytest.raises(LiteferError, match="other subjects"):  # its training saw our test subjects
+        run_cv(_kd_cfg(other, seed=0), fs, tmp_path / "s1")
+    plain = tmp_path / "plain"
+    run_cv(_cfg(), fs, plain)  # no --save-models: nothing to teach with
+    with pytest.raises(LiteferError, match="save-models"):
+        run_cv(_kd_cfg(plain), fs, tmp_path / "s2")
+
+
+def test_cli_distill_options_need_a_teacher(tmp_path, capsys):
+    assert main(["cv", "--model", "nano_b", "--data", str(tmp_path), "--distill", "0.5"]) == 2
+    assert "--teacher-cv" in capsys.readouterr().err
+    assert main(["cv", "--model", "nano_b", "--data", str(tmp_path),
+                 "--teacher-cv", str(tmp_path / "none")]) == 2
+    assert "save-models" in capsys.readouterr().err
+
+
+def test_stored_cv_results_keep_their_fingerprints():
+    """The fold teacher (added in session 7) must not invalidate folds already computed by runs
+    without one. Runs from before TrainConfig's later fields (distillation, ema) changed their
+    hash then; they are skipped."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "results" / "cv"
+    current = {f.name for f in fields(TrainConfig)}
+    checked = 0
+    for report in sorted(root.glob("*/cv.json")):
+        settings = json.loads(report.read_text())["settings"]
+        if set(settings["train"]) != current:
+            continue
+        cfg = CVConfig(**{**settings, "train": TrainConfig.from_dict(settings["train"])})
+        fold = json.loads((report.parent / "folds" / "fold_00.json").read_text())
+        assert cfg.fingerprint() == fold["fingerprint"], report
+        checked += 1
+    assert checked >= 1

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import require
+from ..errors import LiteferError, require
 
 
 def add_parser(sub, name: str) -> None:
@@ -30,11 +30,25 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (cosine to 0)")
     p.add_argument("--weight-decay", type=float, default=1e-2)
     p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--class-weights", action="store_true",
+                   help="inverse-frequency class weights in the loss (CK+: contempt has 54 of "
+                        "981 images)")
     p.add_argument("--no-augment", action="store_true", help="disable shift/rotation/zoom/flip")
     p.add_argument("--tta", action="store_true", help="average test logits with mirrored faces")
     p.add_argument("--init-from", default="", metavar="CKPT_OR_ONNX",
                    help="initialise every fold from these weights except the classifier "
                         "(two-stage fine-tuning from e.g. a FER2013 run; .pt or .onnx)")
+    p.add_argument("--save-models", action="store_true",
+                   help="keep each fold's final weights in OUT/folds/fold_XX.pt (fold teachers)")
+    p.add_argument("--teacher-cv", default="", metavar="DIR",
+                   help="distil fold f from fold f's model of an earlier run saved with "
+                        "--save-models (same --folds and --seed: the same subjects, checked)")
+    p.add_argument("--distill", type=float, default=None, metavar="A",
+                   help="weight of the teacher's soft targets in [0, 1] (default 0.5)")
+    p.add_argument("--distill-temperature", type=float, default=None, metavar="T",
+                   help="softmax temperature of the soft targets (default 2)")
+    p.add_argument("--teacher-tta", action="store_true",
+                   help="the teacher also sees the mirrored batch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None,
@@ -48,12 +62,22 @@ def config_from_args(args: argparse.Namespace):
     from ..train.config import AugmentConfig, TrainConfig
     from ..train.cv import CVConfig
 
+    teacher = getattr(args, "teacher_cv", "")
+    given = [f for f in ("distill", "distill_temperature", "teacher_tta")
+             if getattr(args, f, None) not in (None, False)]
+    if given and not teacher:
+        raise LiteferError(f"--{given[0].replace('_', '-')} needs a teacher (--teacher-cv DIR)")
+    kd = {"distill": 0.5 if args.distill is None else args.distill,
+          "distill_temperature": args.distill_temperature or 2.0,
+          "teacher_tta": args.teacher_tta} if teacher else {}
     train = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                         lr=args.lr, warmup_epochs=1.0, weight_decay=args.weight_decay,
-                        label_smoothing=args.label_smoothing, seed=args.seed,
-                        threads=args.threads, augment=AugmentConfig(enabled=not args.no_augment))
+                        label_smoothing=args.label_smoothing,
+                        class_weights=args.class_weights, seed=args.seed,
+                        threads=args.threads, augment=AugmentConfig(enabled=not args.no_augment),
+                        **kd)
     return CVConfig(model=args.model, folds=args.folds, init_from=args.init_from, tta=args.tta,
-                    train=train)
+                    train=train, teacher_cv=teacher)
 
 
 def _print_table(report: dict) -> None:
@@ -75,14 +99,19 @@ def run(args: argparse.Namespace) -> int:
 
     get_entry(args.model)  # unknown names fail before any data is read
     cfg = config_from_args(args)
+    if cfg.teacher_cv and not Path(cfg.teacher_cv, "folds").is_dir():
+        raise LiteferError(f"--teacher-cv {cfg.teacher_cv}: no folds/ folder there (run the "
+                           "teacher's `litefer cv` with --save-models and --out)")
     fs = load_dataset(args.data)
     out = Path(args.out or f"results/cv/{args.model}{'.init' if args.init_from else ''}")
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    report = run_cv(cfg, fs, out, resume=not args.no_resume, log=log)
+    report = run_cv(cfg, fs, out, resume=not args.no_resume, log=log,
+                    save_models=args.save_models)
     report["data"] = str(args.data)
     (out / "cv.json").write_text(json.dumps(report, indent=1))
     init = " (from " + Path(args.init_from).name + ")" if args.init_from else ""
+    init += f", distilled from {Path(cfg.teacher_cv).name}" if cfg.teacher_cv else ""
     plot_confusion(report["pooled"], out / "confusion.png",
                    title=f"{args.model}{init}: {cfg.folds}-fold CV "
                          f"{report['mean_accuracy']:.4f} ± {report['std_accuracy']:.4f}")

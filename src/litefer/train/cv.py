@@ -8,6 +8,11 @@ selected on the test fold. Why not a validation part: CK+ has 118 subjects, so a
 of the training subjects would hold ~10 of them (~80 images) and its accuracy saturates, which
 makes the chosen epoch noise; the cosine schedule ends at lr = 0, so the last epoch is stable.
 
+Distillation inside the protocol: ``save_models`` keeps each fold's final weights
+(``out/folds/fold_XX.pt``, with the subjects it was tested on); a later run with
+``teacher_cv=out`` distils every fold from the teacher trained on exactly the same training
+subjects (checked), so no test subject ever reaches the student through its teacher.
+
 Per-fold results are written to ``out/folds/fold_XX.json`` and re-used when a run is resumed with
 the same settings, so an interrupted 10-fold run only repeats the unfinished fold. The thread
 count is not part of those settings, yet results are bit-identical only at the same thread count
@@ -26,12 +31,13 @@ import numpy as np
 import torch
 
 from ..data import FaceSet
-from ..errors import DatasetError
+from ..errors import DatasetError, LiteferError
 from ..metrics import classification_report
 from ..models import create_model
 from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
+from .distill import check_distill, distill_loss
 from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, predict_logits
 
 
@@ -39,7 +45,10 @@ from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, pre
 class CVConfig:
     """folds: k; init_from: checkpoint (.pt) or ONNX whose weights, except the classifier,
     initialise every fold (two-stage fine-tuning), "" = from scratch; tta: average with the
-    mirrored test image; train: the per-fold recipe (its data/out/split fields are unused)."""
+    mirrored test image; train: the per-fold recipe (its data/out/split fields are unused;
+    distill, distill_temperature and teacher_tta apply to the fold teachers); teacher_cv: the
+    output folder of an earlier run with saved fold models whose fold f teaches fold f
+    ("" = no teacher)."""
 
     model: str = "nano_a"
     folds: int = 10
@@ -47,10 +56,13 @@ class CVConfig:
     tta: bool = False
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=30, batch_size=32, lr=3e-3, warmup_epochs=1.0, weight_decay=1e-2))
+    teacher_cv: str = ""
 
     def fingerprint(self) -> str:
         """Hash of every setting that changes a fold's result (used to validate resumed folds)."""
         d = asdict(self)
+        if not d["teacher_cv"]:
+            del d["teacher_cv"]  # runs without a teacher keep their earlier fingerprints
         for k in ("data", "out", "resume", "tag", "threads", "limit"):
             d["train"].pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -89,9 +101,11 @@ def group_kfold(subjects: np.ndarray, labels: np.ndarray, k: int, seed: int = 0)
 
 
 def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: np.ndarray,
-                     cfg: TrainConfig) -> list[dict]:
+                     cfg: TrainConfig, teacher=None) -> list[dict]:
     """Train ``model`` in place for cfg.epochs on uint8 (N, C, H, W) images ``x`` and int64
-    labels ``y`` with the ``litefer train`` recipe; no validation, no files. Returns per-epoch
+    labels ``y`` with the ``litefer train`` recipe; no validation, no files. ``teacher``: a
+    callable float32 (N, C, H, W) batch -> (N, K) logits; with it the loss is
+    ``distill_loss`` (weight cfg.distill, temperature cfg.distill_temperature). Returns per-epoch
     {"epoch", "train_loss", "train_acc", "seconds"} (accuracy on augmented batches)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = math.ceil(len(y) / cfg.batch_size)
@@ -109,7 +123,10 @@ def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: 
             xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
             yb = torch.from_numpy(y[idx])
             logits = model(xb)
-            loss = loss_fn(logits, yb)
+            if teacher is None:
+                loss = loss_fn(logits, yb)
+            else:
+                loss = distill_loss(logits, teacher(xb), yb, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -129,9 +146,42 @@ def cv_spec(model: str, fs: FaceSet) -> ModelSpec:
     return base.with_(name=f"{model}.{fs.space.name}-cv", labels=fs.space.classes)
 
 
-def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int) -> dict:
+class FoldTeacher:
+    """The frozen network that ``teacher_cv`` trained for one fold: ``teacher(x)`` maps the
+    student's float32 batch (N, C, H, W) to (N, K) logits (with ``tta``, the mean of the
+    log-probabilities of the batch and its mirror, as litefer.train.distill.OnnxTeacher)."""
+
+    def __init__(self, folder: str, f: int, subjects: list[str], fs: FaceSet,
+                 student: ModelSpec, tta: bool):
+        path = Path(folder) / "folds" / f"fold_{f:02d}.pt"
+        if not path.is_file():
+            raise LiteferError(f"no teacher for fold {f + 1}: {path} is missing (run the teacher's "
+                               f"`litefer cv` with --save-models and the same --folds/--seed)")
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if sorted(saved["subjects"]) != sorted(subjects):
+            raise LiteferError(f"teacher {path} was tested on other subjects than fold {f + 1}: "
+                               "its training set would include this fold's test subjects")
+        self.spec = cv_spec(saved["model"], fs)
+        mismatch = [k for k in ("input_size", "channels", "mean", "std", "labels")
+                    if getattr(self.spec, k) != getattr(student, k)]
+        if mismatch:
+            raise LiteferError(f"teacher {path} does not match the student: {', '.join(mismatch)}")
+        self.model, _ = create_model(saved["model"], self.spec)
+        self.model.load_state_dict(saved["state_dict"])
+        self.model.eval()
+        self.tta, self.source = tta, str(path)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        views = [x, torch.flip(x, dims=[3])] if self.tta else [x]
+        return torch.stack([torch.log_softmax(self.model(v), 1) for v in views]).mean(0)
+
+
+def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
+             save_to: Path | None = None) -> dict:
     """Train on every fold but ``f`` and test on ``f``. Returns accuracy, n, subjects (sorted),
-    seconds, init info and the per-image y_true / y_pred (label indices) of the test fold."""
+    seconds, init info and the per-image y_true / y_pred (label indices) of the test fold.
+    ``save_to``: write the final weights there (a FoldTeacher file)."""
     t0 = time.time()
     spec = cv_spec(cfg.model, fs)
     torch.manual_seed(cfg.train.seed + 1000 * f)
@@ -143,13 +193,25 @@ def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int) -> dict:
         init = load_backbone(model, spec, cfg.init_from)
     x = faces_to_uint8(fs, spec)
     test = folds == f
+    subjects = sorted(set(map(str, fs.subjects[test])))
+    teacher = None
+    if cfg.teacher_cv:
+        check_distill(cfg.train.distill, True)
+        if cfg.train.class_weights:
+            raise LiteferError("class weights are not supported with distillation")
+        teacher = FoldTeacher(cfg.teacher_cv, f, subjects, fs, spec, cfg.train.teacher_tta)
     seed_cfg = TrainConfig.from_dict({**cfg.train.to_dict(), "seed": cfg.train.seed + f})
-    history = fit_fixed_epochs(model, spec, x[~test], fs.labels[~test], seed_cfg)
+    history = fit_fixed_epochs(model, spec, x[~test], fs.labels[~test], seed_cfg, teacher)
     logits = predict_logits(model, x[test], spec, tta_flip=cfg.tta)
     y_true, y_pred = fs.labels[test], logits.argmax(1)
+    if save_to is not None:
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": cfg.model, "subjects": subjects, "state_dict": model.state_dict()},
+                   save_to)
     return {"fold": f, "accuracy": float((y_true == y_pred).mean()), "n": int(test.sum()),
-            "subjects": sorted(set(map(str, fs.subjects[test]))), "seconds": time.time() - t0,
+            "subjects": subjects, "seconds": time.time() - t0,
             "final_train_loss": history[-1]["train_loss"] if history else None, "init": init,
+            "teacher": teacher.source if teacher else None,
             "y_true": y_true.tolist(), "y_pred": y_pred.tolist()}
 
 
@@ -165,19 +227,27 @@ def _cached_fold(path: Path, fingerprint: str, n: int) -> dict | None:
 
 
 def run_cv(cfg: CVConfig, fs: FaceSet, out: Path | None = None, resume: bool = True,
-           log=None) -> dict:
+           log=None, save_models: bool = False) -> dict:
     """k-fold subject-independent CV of ``cfg.model`` on ``fs``. Returns the report:
     mean_accuracy, std_accuracy (sample std over folds, ddof=1), folds (fold, accuracy, n,
     subjects, seconds), pooled (classification_report over all test predictions), settings.
-    With ``out``, per-fold JSON files are written there and re-used on resume."""
+    With ``out``, per-fold JSON files are written there and re-used on resume; with
+    ``save_models`` also each fold's weights (``fold_XX.pt``; a cached fold without them is
+    retrained)."""
+    if save_models and out is None:
+        raise LiteferError("saving the fold models needs an output folder")
     torch.set_num_threads(cfg.train.threads)
     folds = group_kfold(fs.subjects, fs.labels, cfg.folds, cfg.train.seed)
     fp, rows = cfg.fingerprint(), []
     for f in range(cfg.folds):
         path = out / "folds" / f"fold_{f:02d}.json" if out else None
+        weights = path.with_suffix(".pt") if save_models else None
         row = _cached_fold(path, fp, len(fs)) if (path and resume) else None
+        if row is not None and weights is not None and not weights.is_file():
+            row = None
         if row is None:
-            row = {**run_fold(cfg, fs, folds, f), "fingerprint": fp, "n_images": len(fs)}
+            row = {**run_fold(cfg, fs, folds, f, weights), "fingerprint": fp,
+                   "n_images": len(fs)}
             if path:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(row))
@@ -195,11 +265,13 @@ def summarize(cfg: CVConfig, fs: FaceSet, rows: list[dict]) -> dict:
     y_pred = np.concatenate([r["y_pred"] for r in rows]).astype(np.int64)
     pooled = classification_report(y_true, y_pred, fs.space.classes)
     pooled["model"] = cv_spec(cfg.model, fs).name
-    keep = ("fold", "accuracy", "n", "subjects", "seconds", "final_train_loss", "init")
+    keep = ("fold", "accuracy", "n", "subjects", "seconds", "final_train_loss", "init",
+            "teacher")
     return {"model": cfg.model, "labels": list(fs.space.classes), "n_images": len(fs),
             "n_subjects": len(set(map(str, fs.subjects))),
             "mean_accuracy": float(accs.mean()),
             "std_accuracy": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
             "folds": [{k: r.get(k) for k in keep} for r in rows], "pooled": pooled,
-            "init_from": cfg.init_from or None, "selection": "fixed epochs, final weights",
+            "init_from": cfg.init_from or None, "teacher_cv": cfg.teacher_cv or None,
+            "selection": "fixed epochs, final weights",
             "settings": asdict(cfg), "seconds": float(sum(r["seconds"] for r in rows))}
