@@ -195,7 +195,7 @@ def test_cli_class_weights_reach_the_recipe_and_its_fingerprint():
 def _kd_cfg(teacher_dir, **kw):
     train = TrainConfig(epochs=1, batch_size=16, threads=1, lr=3e-3, warmup_epochs=0.5,
                         distill=0.5, distill_temperature=2.0, **kw)
-    return CVConfig(model="nano_b", folds=3, train=train, teacher_cv=str(teacher_dir))
+    return CVConfig(model="nano_b", folds=3, train=train, teacher_cv=(str(teacher_dir),))
 
 
 def test_saved_fold_models_reproduce_their_fold_and_teach_the_same_fold(tmp_path, monkeypatch):
@@ -206,8 +206,8 @@ def test_saved_fold_models_reproduce_their_fold_and_teach_the_same_fold(tmp_path
     x = cvmod.faces_to_uint8(fs, spec)
     folds = group_kfold(fs.subjects, fs.labels, 3, 0)
     for f, row in enumerate(report["folds"]):
-        t = cvmod.FoldTeacher(str(teacher_dir), f, row["subjects"], fs, spec, tta=False)
-        logits = cvmod.predict_logits(t.model, x[folds == f], spec)
+        t = cvmod.FoldTeacher([str(teacher_dir)], f, row["subjects"], fs, spec, tta=False)
+        logits = cvmod.predict_logits(t.models[0], x[folds == f], spec)
         saved = json.loads((teacher_dir / "folds" / f"fold_{f:02d}.json").read_text())
         assert logits.argmax(1).tolist() == saved["y_pred"], f  # the weights that were tested
 
@@ -215,7 +215,7 @@ def test_saved_fold_models_reproduce_their_fold_and_teach_the_same_fold(tmp_path
     real_call = cvmod.FoldTeacher.__call__
 
     def spy(self, xb):
-        calls.append(self.source)
+        calls.append(self.sources[0])
         out = real_call(self, xb)
         assert out.shape == (len(xb), 7) and torch.allclose(out.exp().sum(1), torch.ones(len(xb)))
         return out
@@ -223,9 +223,9 @@ def test_saved_fold_models_reproduce_their_fold_and_teach_the_same_fold(tmp_path
     monkeypatch.setattr(cvmod.FoldTeacher, "__call__", spy)
     student = run_cv(_kd_cfg(teacher_dir), fs, tmp_path / "student")
     assert [f["teacher"] for f in student["folds"]] == [
-        str(teacher_dir / "folds" / f"fold_{f:02d}.pt") for f in range(3)]
-    assert sorted(set(calls)) == [f["teacher"] for f in student["folds"]]  # every fold taught
-    assert student["teacher_cv"] == str(teacher_dir)
+        [str(teacher_dir / "folds" / f"fold_{f:02d}.pt")] for f in range(3)]
+    assert sorted(set(calls)) == [f["teacher"][0] for f in student["folds"]]  # every fold taught
+    assert student["teacher_cv"] == [str(teacher_dir)]
     assert _kd_cfg(teacher_dir).fingerprint() != _cfg().fingerprint()
 
 
@@ -269,3 +269,17 @@ def test_stored_cv_results_keep_their_fingerprints():
         assert cfg.fingerprint() == fold["fingerprint"], report
         checked += 1
     assert checked >= 1
+
+
+def test_two_fold_teachers_average_their_log_probabilities(tmp_path):
+    fs = _subject_set()
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_cv(_cfg(), fs, a, save_models=True)
+    row = run_cv(CVConfig(model="nano_b", folds=3, train=TrainConfig(
+        epochs=2, batch_size=16, threads=1)), fs, b, save_models=True)["folds"][1]
+    spec = cvmod.cv_spec("nano_b", fs)
+    x = cvmod.batch_tensor(cvmod.faces_to_uint8(fs, spec)[:8], spec)
+    one = [cvmod.FoldTeacher([str(d)], 1, row["subjects"], fs, spec, tta=True)(x) for d in (a, b)]
+    both = cvmod.FoldTeacher([str(a), str(b)], 1, row["subjects"], fs, spec, tta=True)(x)
+    assert not torch.allclose(one[0], one[1])
+    torch.testing.assert_close(both, (one[0] + one[1]) / 2)

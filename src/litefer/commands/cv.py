@@ -40,9 +40,10 @@ def add_parser(sub, name: str) -> None:
                         "(two-stage fine-tuning from e.g. a FER2013 run; .pt or .onnx)")
     p.add_argument("--save-models", action="store_true",
                    help="keep each fold's final weights in OUT/folds/fold_XX.pt (fold teachers)")
-    p.add_argument("--teacher-cv", default="", metavar="DIR",
+    p.add_argument("--teacher-cv", action="append", default=[], metavar="DIR",
                    help="distil fold f from fold f's model of an earlier run saved with "
-                        "--save-models (same --folds and --seed: the same subjects, checked)")
+                        "--save-models (same --folds and --seed: the same subjects, checked); "
+                        "repeat for an ensemble")
     p.add_argument("--distill", type=float, default=None, metavar="A",
                    help="weight of the teacher's soft targets in [0, 1] (default 0.5)")
     p.add_argument("--distill-temperature", type=float, default=None, metavar="T",
@@ -62,7 +63,7 @@ def config_from_args(args: argparse.Namespace):
     from ..train.config import AugmentConfig, TrainConfig
     from ..train.cv import CVConfig
 
-    teacher = getattr(args, "teacher_cv", "")
+    teacher = tuple(getattr(args, "teacher_cv", ()) or ())
     given = [f for f in ("distill", "distill_temperature", "teacher_tta")
              if getattr(args, f, None) not in (None, False)]
     if given and not teacher:
@@ -99,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
     get_entry(args.model)  # unknown names fail before any data is read
     cfg = config_from_args(args)
-    if cfg.teacher_cv and not Path(cfg.teacher_cv, "folds").is_dir():
-        raise LiteferError(f"--teacher-cv {cfg.teacher_cv}: no folds/ folder there (run the "
-                           "teacher's `litefer cv` with --save-models and --out)")
+    for folder in cfg.teacher_cv:
+        if not Path(folder, "folds").is_dir():
+            raise LiteferError(f"--teacher-cv {folder}: no folds/ folder there (run the "
+                               "teacher's `litefer cv` with --save-models and --out)")
     fs = load_dataset(args.data)
     out = Path(args.out or f"results/cv/{args.model}{'.init' if args.init_from else ''}")
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     report["data"] = str(args.data)
     (out / "cv.json").write_text(json.dumps(report, indent=1))
     init = " (from " + Path(args.init_from).name + ")" if args.init_from else ""
-    init += f", distilled from {Path(cfg.teacher_cv).name}" if cfg.teacher_cv else ""
+    if cfg.teacher_cv:
+        init += ", distilled from " + " + ".join(Path(t).name for t in cfg.teacher_cv)
     plot_confusion(report["pooled"], out / "confusion.png",
                    title=f"{args.model}{init}: {cfg.folds}-fold CV "
                          f"{report['mean_accuracy']:.4f} ± {report['std_accuracy']:.4f}")

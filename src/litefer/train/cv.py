@@ -10,8 +10,9 @@ makes the chosen epoch noise; the cosine schedule ends at lr = 0, so the last ep
 
 Distillation inside the protocol: ``save_models`` keeps each fold's final weights
 (``out/folds/fold_XX.pt``, with the subjects it was tested on); a later run with
-``teacher_cv=out`` distils every fold from the teacher trained on exactly the same training
-subjects (checked), so no test subject ever reaches the student through its teacher.
+``teacher_cv=(out, ...)`` distils every fold from the teachers (one run, or several averaged)
+trained on exactly the same training subjects (checked), so no test subject ever reaches the
+student through a teacher.
 
 Per-fold results are written to ``out/folds/fold_XX.json`` and re-used when a run is resumed with
 the same settings, so an interrupted 10-fold run only repeats the unfinished fold. The thread
@@ -26,6 +27,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -46,9 +48,9 @@ class CVConfig:
     """folds: k; init_from: checkpoint (.pt) or ONNX whose weights, except the classifier,
     initialise every fold (two-stage fine-tuning), "" = from scratch; tta: average with the
     mirrored test image; train: the per-fold recipe (its data/out/split fields are unused;
-    distill, distill_temperature and teacher_tta apply to the fold teachers); teacher_cv: the
-    output folder of an earlier run with saved fold models whose fold f teaches fold f
-    ("" = no teacher)."""
+    distill, distill_temperature and teacher_tta apply to the fold teachers); teacher_cv: output
+    folders of earlier runs with saved fold models whose fold f teaches fold f (several: their
+    mean log-probabilities; () = no teacher)."""
 
     model: str = "nano_a"
     folds: int = 10
@@ -56,7 +58,7 @@ class CVConfig:
     tta: bool = False
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=30, batch_size=32, lr=3e-3, warmup_epochs=1.0, weight_decay=1e-2))
-    teacher_cv: str = ""
+    teacher_cv: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
         """Hash of every setting that changes a fold's result (used to validate resumed folds)."""
@@ -147,13 +149,24 @@ def cv_spec(model: str, fs: FaceSet) -> ModelSpec:
 
 
 class FoldTeacher:
-    """The frozen network that ``teacher_cv`` trained for one fold: ``teacher(x)`` maps the
-    student's float32 batch (N, C, H, W) to (N, K) logits (with ``tta``, the mean of the
-    log-probabilities of the batch and its mirror, as litefer.train.distill.OnnxTeacher)."""
+    """The frozen networks that the ``teacher_cv`` runs trained for fold ``f``: ``teacher(x)``
+    maps the student's float32 batch (N, C, H, W) to (N, K) logits, the mean log-probabilities
+    over the networks (and, with ``tta``, over the batch and its mirror), as
+    litefer.train.distill.OnnxTeacher does for ONNX teachers."""
 
-    def __init__(self, folder: str, f: int, subjects: list[str], fs: FaceSet,
+    def __init__(self, folders: Sequence[str], f: int, subjects: list[str], fs: FaceSet,
                  student: ModelSpec, tta: bool):
-        path = Path(folder) / "folds" / f"fold_{f:02d}.pt"
+        if not folders:
+            raise LiteferError("a fold teacher needs at least one run folder")
+        self.tta, self.models, self.sources = tta, [], []
+        for folder in folders:
+            path = Path(folder) / "folds" / f"fold_{f:02d}.pt"
+            self.models.append(self._load(path, f, subjects, fs, student))
+            self.sources.append(str(path))
+
+    @staticmethod
+    def _load(path: Path, f: int, subjects: list[str], fs: FaceSet,
+              student: ModelSpec) -> torch.nn.Module:
         if not path.is_file():
             raise LiteferError(f"no teacher for fold {f + 1}: {path} is missing (run the teacher's "
                                f"`litefer cv` with --save-models and the same --folds/--seed)")
@@ -161,20 +174,20 @@ class FoldTeacher:
         if sorted(saved["subjects"]) != sorted(subjects):
             raise LiteferError(f"teacher {path} was tested on other subjects than fold {f + 1}: "
                                "its training set would include this fold's test subjects")
-        self.spec = cv_spec(saved["model"], fs)
+        spec = cv_spec(saved["model"], fs)
         mismatch = [k for k in ("input_size", "channels", "mean", "std", "labels")
-                    if getattr(self.spec, k) != getattr(student, k)]
+                    if getattr(spec, k) != getattr(student, k)]
         if mismatch:
             raise LiteferError(f"teacher {path} does not match the student: {', '.join(mismatch)}")
-        self.model, _ = create_model(saved["model"], self.spec)
-        self.model.load_state_dict(saved["state_dict"])
-        self.model.eval()
-        self.tta, self.source = tta, str(path)
+        model, _ = create_model(saved["model"], spec)
+        model.load_state_dict(saved["state_dict"])
+        return model.eval()
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         views = [x, torch.flip(x, dims=[3])] if self.tta else [x]
-        return torch.stack([torch.log_softmax(self.model(v), 1) for v in views]).mean(0)
+        return torch.stack([torch.log_softmax(m(v), 1) for m in self.models
+                            for v in views]).mean(0)
 
 
 def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
@@ -211,7 +224,7 @@ def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
     return {"fold": f, "accuracy": float((y_true == y_pred).mean()), "n": int(test.sum()),
             "subjects": subjects, "seconds": time.time() - t0,
             "final_train_loss": history[-1]["train_loss"] if history else None, "init": init,
-            "teacher": teacher.source if teacher else None,
+            "teacher": teacher.sources if teacher else None,
             "y_true": y_true.tolist(), "y_pred": y_pred.tolist()}
 
 
@@ -272,6 +285,6 @@ def summarize(cfg: CVConfig, fs: FaceSet, rows: list[dict]) -> dict:
             "mean_accuracy": float(accs.mean()),
             "std_accuracy": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
             "folds": [{k: r.get(k) for k in keep} for r in rows], "pooled": pooled,
-            "init_from": cfg.init_from or None, "teacher_cv": cfg.teacher_cv or None,
+            "init_from": cfg.init_from or None, "teacher_cv": list(cfg.teacher_cv) or None,
             "selection": "fixed epochs, final weights",
             "settings": asdict(cfg), "seconds": float(sum(r["seconds"] for r in rows))}
