@@ -63,13 +63,14 @@ def config_from_args(args: argparse.Namespace):
     from ..train.config import AugmentConfig, TrainConfig
     from ..train.cv import CVConfig
 
-    teacher = tuple(getattr(args, "teacher_cv", ()) or ())
+    teacher = tuple(args.teacher_cv)
     given = [f for f in ("distill", "distill_temperature", "teacher_tta")
-             if getattr(args, f, None) not in (None, False)]
+             if getattr(args, f) not in (None, False)]
     if given and not teacher:
         raise LiteferError(f"--{given[0].replace('_', '-')} needs a teacher (--teacher-cv DIR)")
     kd = {"distill": 0.5 if args.distill is None else args.distill,
-          "distill_temperature": args.distill_temperature or 2.0,
+          "distill_temperature": 2.0 if args.distill_temperature is None
+          else args.distill_temperature,
           "teacher_tta": args.teacher_tta} if teacher else {}
     train = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                         lr=args.lr, warmup_epochs=1.0, weight_decay=args.weight_decay,

@@ -39,7 +39,7 @@ from ..models import create_model
 from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
-from .distill import check_distill, distill_loss
+from .distill import check_distill, distill_loss, mean_log_probs
 from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, predict_logits
 
 
@@ -151,8 +151,8 @@ def cv_spec(model: str, fs: FaceSet) -> ModelSpec:
 class FoldTeacher:
     """The frozen networks that the ``teacher_cv`` runs trained for fold ``f``: ``teacher(x)``
     maps the student's float32 batch (N, C, H, W) to (N, K) logits, the mean log-probabilities
-    over the networks (and, with ``tta``, over the batch and its mirror), as
-    litefer.train.distill.OnnxTeacher does for ONNX teachers."""
+    over the networks (and, with ``tta``, over the batch and its mirror; ``mean_log_probs``, as
+    litefer.train.distill.OnnxTeacher for ONNX teachers)."""
 
     def __init__(self, folders: Sequence[str], f: int, subjects: list[str], fs: FaceSet,
                  student: ModelSpec, tta: bool):
@@ -185,9 +185,7 @@ class FoldTeacher:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        views = [x, torch.flip(x, dims=[3])] if self.tta else [x]
-        return torch.stack([torch.log_softmax(m(v), 1) for m in self.models
-                            for v in views]).mean(0)
+        return mean_log_probs(self.models, x, self.tta)
 
 
 def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
@@ -210,6 +208,9 @@ def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
     teacher = None
     if cfg.teacher_cv:
         check_distill(cfg.train.distill, True)
+        if cfg.train.distill_temperature <= 0:
+            raise LiteferError(f"distill temperature must be > 0, got "
+                               f"{cfg.train.distill_temperature}")
         if cfg.train.class_weights:
             raise LiteferError("class weights are not supported with distillation")
         teacher = FoldTeacher(cfg.teacher_cv, f, subjects, fs, spec, cfg.train.teacher_tta)

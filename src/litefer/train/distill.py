@@ -5,7 +5,7 @@ any exported model, including an ensemble of earlier runs, can teach without its
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -51,11 +51,20 @@ class OnnxTeacher:
                                    + "; ".join(mismatch))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        batch = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        views = [batch, np.ascontiguousarray(batch[..., ::-1])] if self.tta else [batch]
-        logp = [torch.log_softmax(torch.from_numpy(c.run(v)), 1) for c in self.members
-                for v in views]
-        return torch.stack(logp).mean(0)
+        def run(c: Classifier):
+            return lambda v: torch.from_numpy(c.run(np.ascontiguousarray(v.numpy(),
+                                                                         dtype=np.float32)))
+
+        return mean_log_probs([run(c) for c in self.members], x.detach().cpu(), self.tta)
+
+
+def mean_log_probs(members: Sequence[Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,
+                   tta: bool) -> torch.Tensor:
+    """Mean over ``members`` (each float32 (N, C, H, W) -> (N, K) logits) and, with ``tta``,
+    over ``x`` and its mirror (flipped along W) of the log-probabilities: the logits of the
+    ensemble's normalised geometric-mean distribution, (N, K) float32."""
+    views = [x, torch.flip(x, dims=[3])] if tta else [x]
+    return torch.stack([torch.log_softmax(m(v), 1) for m in members for v in views]).mean(0)
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
