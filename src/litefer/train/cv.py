@@ -39,7 +39,7 @@ from ..models import create_model
 from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
-from .distill import check_distill, distill_loss, mean_log_probs
+from .distill import check_distill_recipe, check_teacher_spec, distill_loss, mean_log_probs
 from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, predict_logits
 
 
@@ -175,10 +175,7 @@ class FoldTeacher:
             raise LiteferError(f"teacher {path} was tested on other subjects than fold {f + 1}: "
                                "its training set would include this fold's test subjects")
         spec = cv_spec(saved["model"], fs)
-        mismatch = [k for k in ("input_size", "channels", "mean", "std", "labels")
-                    if getattr(spec, k) != getattr(student, k)]
-        if mismatch:
-            raise LiteferError(f"teacher {path} does not match the student: {', '.join(mismatch)}")
+        check_teacher_spec(str(path), spec, student)
         model, _ = create_model(saved["model"], spec)
         model.load_state_dict(saved["state_dict"])
         return model.eval()
@@ -207,12 +204,7 @@ def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
     subjects = sorted(set(map(str, fs.subjects[test])))
     teacher = None
     if cfg.teacher_cv:
-        check_distill(cfg.train.distill, True)
-        if cfg.train.distill_temperature <= 0:
-            raise LiteferError(f"distill temperature must be > 0, got "
-                               f"{cfg.train.distill_temperature}")
-        if cfg.train.class_weights:
-            raise LiteferError("class weights are not supported with distillation")
+        check_distill_recipe(cfg.train, True)
         teacher = FoldTeacher(cfg.teacher_cv, f, subjects, fs, spec, cfg.train.teacher_tta)
     seed_cfg = TrainConfig.from_dict({**cfg.train.to_dict(), "seed": cfg.train.seed + f})
     history = fit_fixed_epochs(model, spec, x[~test], fs.labels[~test], seed_cfg, teacher)

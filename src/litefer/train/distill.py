@@ -24,6 +24,29 @@ def check_distill(weight: float, has_teacher: bool) -> None:
         raise LiteferError("distillation (distill > 0) needs at least one teacher model")
 
 
+def check_distill_recipe(cfg, has_teacher: bool) -> None:
+    """check_distill on a TrainConfig's ``distill`` weight, then the rest of its distillation
+    settings: temperature > 0, no class weights with distillation, no teacher without a weight.
+    LiteferError names the first problem."""
+    check_distill(cfg.distill, has_teacher)
+    if cfg.distill_temperature <= 0:
+        raise LiteferError(f"distill temperature must be > 0, got {cfg.distill_temperature}")
+    if cfg.distill > 0 and cfg.class_weights:
+        raise LiteferError("class weights are not supported with distillation")
+    if cfg.distill == 0 and has_teacher:
+        raise LiteferError("teacher models given but the distillation weight is 0 (--distill A)")
+
+
+def check_teacher_spec(name: str, teacher: ModelSpec, student: ModelSpec) -> None:
+    """LiteferError unless the teacher takes the student's input (size, channels, mean, std) and
+    predicts the student's labels, so that it can see the student's very batches."""
+    mismatch = [f"{k} {getattr(teacher, k)} != {getattr(student, k)}" for k in
+                ("input_size", "channels", "mean", "std", "labels")
+                if getattr(teacher, k) != getattr(student, k)]  # ModelSpec keeps tuples
+    if mismatch:
+        raise LiteferError(f"teacher {name} does not match the student: " + "; ".join(mismatch))
+
+
 class OnnxTeacher:
     """models: ONNX paths or shipped names, each with the student's input spec and classes.
 
@@ -43,12 +66,7 @@ class OnnxTeacher:
             s = c.spec
             if s.output != "logits":
                 raise LiteferError(f"teacher {m} returns {s.output}, not logits")
-            mismatch = [f"{k} {getattr(s, k)} != {getattr(student, k)}" for k in
-                        ("input_size", "channels", "mean", "std", "labels")
-                        if getattr(s, k) != getattr(student, k)]  # ModelSpec keeps tuples
-            if mismatch:
-                raise LiteferError(f"teacher {m} does not match the student: "
-                                   + "; ".join(mismatch))
+            check_teacher_spec(str(m), s, student)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         def run(c: Classifier):

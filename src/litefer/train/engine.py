@@ -20,7 +20,7 @@ from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
 from .checkpoint import load_checkpoint
-from .distill import OnnxTeacher, check_distill, distill_loss
+from .distill import OnnxTeacher, check_distill_recipe, distill_loss
 from .ema import WeightAverage
 from .history import ResourceMeter, write_history
 
@@ -127,13 +127,7 @@ class Trainer:
 
     def _teacher(self) -> OnnxTeacher | None:
         cfg = self.cfg
-        check_distill(cfg.distill, bool(cfg.teachers))
-        if cfg.distill_temperature <= 0:
-            raise LiteferError(f"distill temperature must be > 0, got {cfg.distill_temperature}")
-        if cfg.distill > 0 and cfg.class_weights:
-            raise LiteferError("class weights are not supported with distillation")
-        if cfg.distill == 0 and cfg.teachers:
-            raise LiteferError("teacher models given but the distillation weight is 0 (--distill A)")
+        check_distill_recipe(cfg, bool(cfg.teachers))
         if cfg.distill == 0:
             return None
         return OnnxTeacher(cfg.teachers, self.spec, tta=cfg.teacher_tta, threads=cfg.threads)
