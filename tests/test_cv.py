@@ -251,9 +251,9 @@ def test_cli_distill_options_need_a_teacher(tmp_path, capsys):
 
 
 def test_stored_cv_results_keep_their_fingerprints():
-    """The fold teacher (added in session 7) must not invalidate folds already computed by runs
-    without one. Runs from before TrainConfig's later fields (distillation, ema) changed their
-    hash then; they are skipped."""
+    """The fold teacher (added in session 7) and mixup (session 8) must not invalidate folds
+    already computed by runs without them. Runs from before TrainConfig's earlier additions
+    (distillation, ema) changed their hash then; they are skipped."""
     from dataclasses import fields
     from pathlib import Path
 
@@ -262,7 +262,8 @@ def test_stored_cv_results_keep_their_fingerprints():
     checked = 0
     for report in sorted(root.glob("*/cv.json")):
         settings = json.loads(report.read_text())["settings"]
-        if set(settings["train"]) != current:
+        stored = set(settings["train"])
+        if stored - current or current - stored - {"mixup"}:
             continue
         cfg = CVConfig(**{**settings, "train": TrainConfig.from_dict(settings["train"])})
         fold = json.loads((report.parent / "folds" / "fold_00.json").read_text())
@@ -283,3 +284,42 @@ def test_two_fold_teachers_average_their_log_probabilities(tmp_path):
     both = cvmod.FoldTeacher([str(a), str(b)], 1, row["subjects"], fs, spec, tta=True)(x)
     assert not torch.allclose(one[0], one[1])
     torch.testing.assert_close(both, (one[0] + one[1]) / 2)
+
+
+def test_cv_mixup_and_weight_average_reach_the_fold_recipe(tmp_path, monkeypatch):
+    from litefer.cli import build_parser
+    from litefer.commands.cv import config_from_args
+
+    args = build_parser().parse_args(["cv", "--model", "nano_b", "--data", "x", "--mixup", "0.4",
+                                      "--ema", "0.99"])
+    cfg = config_from_args(args)
+    assert (cfg.train.mixup, cfg.train.ema) == (0.4, 0.99)
+    assert cfg.fingerprint() != config_from_args(build_parser().parse_args(
+        ["cv", "--model", "nano_b", "--data", "x"])).fingerprint()
+
+    averages, lams = [], []
+    real_avg, real_mix = cvmod.WeightAverage, cvmod.mixup_batch
+
+    def keep(model, decay):
+        averages.append(real_avg(model, decay))
+        return averages[-1]
+
+    def mix(x, alpha, gen):
+        out = real_mix(x, alpha, gen)
+        lams.append(out[2])
+        return out
+
+    monkeypatch.setattr(cvmod, "WeightAverage", keep)
+    monkeypatch.setattr(cvmod, "mixup_batch", mix)
+    fs = _subject_set()
+    spec = cvmod.cv_spec("nano_b", fs)
+    torch.manual_seed(0)
+    model, _ = create_model("nano_b", spec)
+    x = cvmod.faces_to_uint8(fs, spec)
+    train = TrainConfig(epochs=1, batch_size=16, threads=1, warmup_epochs=0.5, ema=0.9,
+                        mixup=0.4)
+    cvmod.fit_fixed_epochs(model, spec, x, fs.labels, train)
+    assert len(averages) == 1 and averages[0].updates == len(lams) == 6  # 84 images / 16
+    assert all(0.5 <= lam < 1.0 for lam in lams)
+    for k, v in model.state_dict().items():  # the average is what gets tested
+        torch.testing.assert_close(v, averages[0].module.state_dict()[k])

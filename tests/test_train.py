@@ -136,3 +136,52 @@ def test_ema_is_refused_with_pruning_and_when_resuming_a_run_without_it(tmp_path
     _trainer(tmp_path / "r", epochs=1).fit(progress=False)
     with pytest.raises(LiteferError, match="without --ema"):
         _trainer(tmp_path / "r", epochs=2, ema=0.99)
+
+
+def test_mixup_blends_a_batch_with_its_permutation_reproducibly():
+    from litefer.errors import LiteferError
+    from litefer.train.mixup import mixed_loss, mixup_batch
+
+    x = torch.randn(16, 1, 8, 8)
+    g = torch.Generator().manual_seed(3)
+    state = g.get_state()
+    same, perm, lam = mixup_batch(x, 0.0, g)
+    assert same is x and perm is None and lam == 1.0
+    assert torch.equal(g.get_state(), state)  # off: draws nothing, so old runs stay identical
+    mixed, perm, lam = mixup_batch(x, 0.4, g)
+    assert 0.5 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(16))
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
+    again = mixup_batch(x, 0.4, torch.Generator().manual_seed(3))
+    assert torch.equal(again[1], perm) and again[2] == lam
+    lams = [mixup_batch(x, 0.4, g)[2] for _ in range(200)]
+    assert 0.5 <= min(lams) and max(lams) <= 1.0 and np.std(lams) > 0.05  # really drawn
+    y = torch.arange(16) % 7
+    logits = torch.randn(16, 7)
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(mixed_loss(lambda t: ce(logits, t), y, perm, lam),
+                               lam * ce(logits, y) + (1 - lam) * ce(logits, y[perm]))
+    assert mixed_loss(lambda t: ce(logits, t), y, None, 1.0) == ce(logits, y)
+    with pytest.raises(LiteferError, match="mixup"):
+        mixup_batch(x, -0.1, g)
+
+
+def test_mixup_reaches_the_training_loop(tmp_path, monkeypatch):
+    import litefer.train.engine as engine
+
+    seen = []
+    real = engine.mixup_batch
+
+    def spy(x, alpha, gen):
+        out = real(x, alpha, gen)
+        seen.append((alpha, out[2]))
+        return out
+
+    monkeypatch.setattr(engine, "mixup_batch", spy)
+    plain = _trainer(tmp_path / "a", limit=64).fit(progress=False)
+    assert {a for a, _ in seen} == {0.0} and {lam for _, lam in seen} == {1.0}
+    seen.clear()
+    _trainer(tmp_path / "b", limit=64, mixup=0.4).fit(progress=False)
+    assert len(seen) == 2 and all(a == 0.4 and 0.5 <= lam < 1.0 for a, lam in seen)
+    a = json.loads((tmp_path / "a" / "run" / "history.json").read_text())[0]
+    b = json.loads((tmp_path / "b" / "run" / "history.json").read_text())[0]
+    assert a["train_loss"] != b["train_loss"] and plain["epochs"] == 1

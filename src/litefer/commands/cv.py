@@ -50,6 +50,12 @@ def add_parser(sub, name: str) -> None:
                    help="softmax temperature of the soft targets (default 2)")
     p.add_argument("--teacher-tta", action="store_true",
                    help="the teacher also sees the mirrored batch")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup: train on blends of two faces, weight ~ Beta(ALPHA, ALPHA) "
+                        "(0 = off)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="test an exponential moving average of the weights with this per-step "
+                        "decay, e.g. 0.99 (0 = off: the final weights)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None,
@@ -77,7 +83,7 @@ def config_from_args(args: argparse.Namespace):
                         label_smoothing=args.label_smoothing,
                         class_weights=args.class_weights, seed=args.seed,
                         threads=args.threads, augment=AugmentConfig(enabled=not args.no_augment),
-                        **kd)
+                        mixup=args.mixup, ema=args.ema, **kd)
     return CVConfig(model=args.model, folds=args.folds, init_from=args.init_from, tta=args.tta,
                     train=train, teacher_cv=teacher)
 

@@ -53,6 +53,9 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
                    help="validate and save an exponential moving average of the weights with this "
                         "per-step decay, e.g. 0.999 (0 = off)")
+    p.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
+                   help="mixup: train on blends of two faces, weight ~ Beta(ALPHA, ALPHA), "
+                        "e.g. 0.2 (0 = off)")
     p.set_defaults(run=run)
 
 
@@ -71,7 +74,7 @@ def config_from_args(args: argparse.Namespace):
         prune_to=args.prune_to, prune_scope=args.prune_scope, prune_start=args.prune_window[0],
         prune_end=args.prune_window[1], qat=args.qat, qat_bits=args.qat_bits,
         init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
-        distill_temperature=args.distill_temperature, ema=args.ema,
+        distill_temperature=args.distill_temperature, ema=args.ema, mixup=args.mixup,
     )
 
 

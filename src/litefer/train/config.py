@@ -49,6 +49,7 @@ class TrainConfig:
     distill: float = 0.0            # weight a of the soft term in [0, 1]
     distill_temperature: float = 4.0
     ema: float = 0.0                # decay of the weight average that is validated (0 = off)
+    mixup: float = 0.0              # Beta(a, a) of mixup's blend weight (0 = off)
 
     def to_dict(self) -> dict:
         return asdict(self)

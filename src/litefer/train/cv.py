@@ -40,7 +40,9 @@ from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
 from .distill import check_distill_recipe, check_teacher_spec, distill_loss, mean_log_probs
+from .ema import WeightAverage
 from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, predict_logits
+from .mixup import mixed_loss, mixup_batch
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class CVConfig:
         d = asdict(self)
         if not d["teacher_cv"]:
             del d["teacher_cv"]  # runs without a teacher keep their earlier fingerprints
+        if not d["train"]["mixup"]:
+            del d["train"]["mixup"]  # and so do runs without mixup
         for k in ("data", "out", "resume", "tag", "threads", "limit"):
             d["train"].pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -107,7 +111,9 @@ def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: 
     """Train ``model`` in place for cfg.epochs on uint8 (N, C, H, W) images ``x`` and int64
     labels ``y`` with the ``litefer train`` recipe; no validation, no files. ``teacher``: a
     callable float32 (N, C, H, W) batch -> (N, K) logits; with it the loss is
-    ``distill_loss`` (weight cfg.distill, temperature cfg.distill_temperature). Returns per-epoch
+    ``distill_loss`` (weight cfg.distill, temperature cfg.distill_temperature). cfg.mixup > 0
+    blends batches (``mixup_batch``); cfg.ema > 0 keeps a weight average that is copied into
+    ``model`` at the end (the weights that are tested). Returns per-epoch
     {"epoch", "train_loss", "train_acc", "seconds"} (accuracy on augmented batches)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = math.ceil(len(y) / cfg.batch_size)
@@ -115,6 +121,7 @@ def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
     weights = _class_weights(y, len(spec.labels)) if cfg.class_weights else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    ema = WeightAverage(model, cfg.ema) if cfg.ema else None
     history = []
     for epoch in range(cfg.epochs):
         t0, model = time.time(), model.train()
@@ -123,20 +130,26 @@ def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: 
         for i in range(0, len(order), cfg.batch_size):
             idx = np.sort(order[i:i + cfg.batch_size])
             xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
+            xb, perm, lam = mixup_batch(xb, cfg.mixup, gen)
             yb = torch.from_numpy(y[idx])
             logits = model(xb)
             if teacher is None:
-                loss = loss_fn(logits, yb)
+                loss = mixed_loss(lambda t: loss_fn(logits, t), yb, perm, lam)
             else:
-                loss = distill_loss(logits, teacher(xb), yb, cfg)
+                soft = teacher(xb)
+                loss = mixed_loss(lambda t: distill_loss(logits, soft, t, cfg), yb, perm, lam)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
         history.append({"epoch": epoch + 1, "train_loss": loss_sum / len(y),
                         "train_acc": correct / len(y), "seconds": time.time() - t0})
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     return history
 
 

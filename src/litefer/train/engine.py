@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .checkpoint import load_checkpoint
 from .distill import OnnxTeacher, check_distill_recipe, distill_loss
 from .ema import WeightAverage
+from .mixup import mixed_loss, mixup_batch
 from .history import ResourceMeter, write_history
 
 
@@ -132,10 +133,12 @@ class Trainer:
             return None
         return OnnxTeacher(cfg.teachers, self.spec, tta=cfg.teacher_tta, threads=cfg.threads)
 
-    def _loss(self, logits: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
+              perm: torch.Tensor | None, lam: float) -> torch.Tensor:
         if self.teacher is None:
-            return self.loss_fn(logits, yb)
-        return distill_loss(logits, self.teacher(xb), yb, self.cfg)
+            return mixed_loss(lambda y: self.loss_fn(logits, y), yb, perm, lam)
+        soft = self.teacher(xb)
+        return mixed_loss(lambda y: distill_loss(logits, soft, y, self.cfg), yb, perm, lam)
 
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
@@ -168,10 +171,11 @@ class Trainer:
         for i in range(0, len(order), self.cfg.batch_size):
             idx = np.sort(order[i:i + self.cfg.batch_size])
             xb = random_affine(batch_tensor(self.x_train[idx], self.spec), self.cfg.augment, self.gen)
+            xb, perm, lam = mixup_batch(xb, self.cfg.mixup, self.gen)
             yb = torch.from_numpy(self.y_train[idx])
             with self._quantized():
                 logits = self.model(xb)
-                loss = self._loss(logits, xb, yb)
+                loss = self._loss(logits, xb, yb, perm, lam)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
             self.opt.step()
