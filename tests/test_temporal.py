@@ -228,3 +228,66 @@ def test_gru_names_and_missing_model_are_clear_errors():
     assert create_temporal("gru").path.name == "temporal_gru.fer2013.onnx"  # the shipped default
     with pytest.raises(LiteferError, match="not found"):
         create_temporal("gru", "/nonexistent/gru.onnx")
+
+
+def test_gru_card_script_applies_the_selection_rule_and_writes_the_card(tmp_path):
+    """scripts/gru_card.py: the highest PublicTest clip vote among GRUs with >= 5x less flicker
+    wins; its file is copied and every number on the card comes from the run and the reports."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gru_card.py"
+    spec = importlib.util.spec_from_file_location("gru_card", script)
+    gc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gc)
+
+    def report(vote, reduction):
+        return {"frame_accuracy": 0.6, "clip_accuracy_vote": vote, "clip_accuracy_last": 0.6,
+                "flicker_per_100": 20 / reduction, "flicker_reduction": reduction,
+                "accuracy_first_window": 0.5}
+
+    runs, sels = [], []
+    for s, vote, red in ((4, 0.70, 4.9), (8, 0.65, 9.0), (16, 0.66, 11.0)):  # 4 is too flickery
+        run = tmp_path / f"s{s}"
+        run.mkdir()
+        cfg = {"hidden": 128, "epochs": 30, "batch_size": 128, "lr": 3e-3, "weight_decay": 1e-4,
+               "switch_prob": 0.5, "stability": float(s), "seed": 0, "threads": 1}
+        (run / "config.json").write_text(json.dumps(cfg))
+        (run / "summary.json").write_text(json.dumps({
+            "best_epoch": s, "best_val_step_accuracy": 0.6, "parity": 1e-7,
+            "classifier": "nano_a.fer2013"}))
+        (run / "temporal_gru.fer2013.fp32.onnx").write_bytes(b"gru%d" % s)
+        sel = tmp_path / f"sel{s}.json"
+        sel.write_text(json.dumps({"report": {"gru": report(vote, red)}}))
+        runs.append(run)
+        sels.append(sel)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "temporal_gru.fer2013.json").write_text(json.dumps({
+        "name": "temporal_gru.fer2013", "file": "temporal_gru.fer2013.onnx", "params": 53511,
+        "commands": ["python -m litefer.train.temporal --out runs/temporal_gru.s8 --stability 8"],
+        "license_note": "research use", "private_test_robustness": {"stale": 1}}))
+    classifier = tmp_path / "c.onnx"
+    classifier.write_bytes(b"classifier")
+    args = ["--runs", *map(str, runs), "--selection", *map(str, sels), "--classifier",
+            str(classifier), "--classifier-note", "a test", "--weights", str(weights)]
+    gc.main(args)
+    card = json.loads((weights / "temporal_gru.fer2013.json").read_text())
+    assert (weights / "temporal_gru.fer2013.onnx").read_bytes() == b"gru16"
+    assert card["train_config"]["stability"] == 16.0 and card["best_epoch"] == 16
+    assert card["classifier_file_sha256"] == gc.sha256(classifier)
+    assert card["commands"] == [
+        "python -m litefer.train.temporal --out runs/temporal_gru.s16 --stability 16"]
+    assert "private_test_robustness" not in card  # never a stale PrivateTest report
+    md = (weights / "temporal_gru.fer2013.md").read_text()
+    assert "| **gru, stability 16** | **0.6000** | **0.6600** |" in md
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"gru": str(runs[0] / "temporal_gru.fer2013.fp32.onnx"),
+                                   "report": {}}))
+    with pytest.raises(SystemExit, match="not the chosen GRU"):
+        gc.main(args + ["--private", str(private)])
+    for sel in sels:
+        sel.write_text(json.dumps({"report": {"gru": report(0.7, 2.0)}}))
+    with pytest.raises(SystemExit, match="5x"):
+        gc.main(args)
