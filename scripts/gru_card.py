@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -140,10 +141,9 @@ def main(argv: list[str] | None = None) -> None:
         "torch_onnx_parity": summary["parity"],
         "stability_selection_public_test": selection, "selection_rule": RULE,
     })
-    card["commands"] = [c if not c.startswith(("python -m litefer.train.temporal", "cp runs/"))
-                        else c.replace("temporal_gru.s8", f"temporal_gru.s{s}")
-                        .replace("--stability 8", f"--stability {s}")
-                        for c in card["commands"]]
+    card["commands"] = [re.sub(r"--stability \S+", f"--stability {s}",
+                               re.sub(r"temporal_gru\.s[^/\s]+", f"temporal_gru.s{s}", c))
+                        for c in card["commands"]]  # whichever run the last card named
     if args.private:
         private = json.loads(args.private.read_text())
         if Path(private["gru"]).read_bytes() != onnx.read_bytes():

@@ -39,10 +39,16 @@ from ..models import create_model
 from ..spec import ModelSpec
 from .augment import random_affine
 from .config import TrainConfig
-from .distill import check_distill_recipe, check_teacher_spec, distill_loss, mean_log_probs
+from .distill import check_distill_recipe, check_teacher_spec, mean_log_probs
 from .ema import WeightAverage
-from .engine import _class_weights, _schedule, batch_tensor, faces_to_uint8, predict_logits
-from .mixup import mixed_loss, mixup_batch
+from .engine import (_class_weights, _schedule, batch_loss, batch_tensor, faces_to_uint8,
+                     predict_logits)
+from .mixup import mixup_batch
+
+
+# Settings added after folds had been cached (session 7: fold teachers; session 8: mixup), as
+# paths into asdict(CVConfig); while off they are not hashed, so those folds keep their fingerprint.
+_ADDED_LATER = (("teacher_cv",), ("train", "mixup"))
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,12 @@ class CVConfig:
     def fingerprint(self) -> str:
         """Hash of every setting that changes a fold's result (used to validate resumed folds)."""
         d = asdict(self)
-        if not d["teacher_cv"]:
-            del d["teacher_cv"]  # runs without a teacher keep their earlier fingerprints
-        if not d["train"]["mixup"]:
-            del d["train"]["mixup"]  # and so do runs without mixup
+        for *parents, key in _ADDED_LATER:  # off: left out, so older cached folds stay valid
+            owner = d
+            for name in parents:
+                owner = owner[name]
+            if not owner[key]:
+                del owner[key]
         for k in ("data", "out", "resume", "tag", "threads", "limit"):
             d["train"].pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -133,11 +141,7 @@ def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: 
             xb, perm, lam = mixup_batch(xb, cfg.mixup, gen)
             yb = torch.from_numpy(y[idx])
             logits = model(xb)
-            if teacher is None:
-                loss = mixed_loss(lambda t: loss_fn(logits, t), yb, perm, lam)
-            else:
-                soft = teacher(xb)
-                loss = mixed_loss(lambda t: distill_loss(logits, soft, t, cfg), yb, perm, lam)
+            loss = batch_loss(logits, xb, yb, perm, lam, cfg, loss_fn, teacher)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -71,6 +71,19 @@ def _class_weights(labels: np.ndarray, k: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+def batch_loss(logits: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
+               perm: torch.Tensor | None, lam: float, cfg: TrainConfig, loss_fn,
+               teacher=None) -> torch.Tensor:
+    """Training loss of one batch ``xb`` (already blended by ``mixup_batch``: ``perm``, ``lam``)
+    with logits (N, K) and int64 labels ``yb`` (N,): ``loss_fn(logits, labels)`` without a
+    teacher, else ``distill_loss`` against ``teacher(xb)`` (computed once); both labels of a
+    blend weighted by ``lam`` (``mixed_loss``). Shared by Trainer and litefer.train.cv."""
+    if teacher is None:
+        return mixed_loss(lambda y: loss_fn(logits, y), yb, perm, lam)
+    soft = teacher(xb)
+    return mixed_loss(lambda y: distill_loss(logits, soft, y, cfg), yb, perm, lam)
+
+
 class Trainer:
     """Owns one run directory: config.json, last.pt (resume), best.pt (selected on val), logs.
 
@@ -133,13 +146,6 @@ class Trainer:
             return None
         return OnnxTeacher(cfg.teachers, self.spec, tta=cfg.teacher_tta, threads=cfg.threads)
 
-    def _loss(self, logits: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
-              perm: torch.Tensor | None, lam: float) -> torch.Tensor:
-        if self.teacher is None:
-            return mixed_loss(lambda y: self.loss_fn(logits, y), yb, perm, lam)
-        soft = self.teacher(xb)
-        return mixed_loss(lambda y: distill_loss(logits, soft, y, self.cfg), yb, perm, lam)
-
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "sched": self.sched.state_dict(), "epoch": self.epoch, "best_acc": self.best_acc,
@@ -175,7 +181,8 @@ class Trainer:
             yb = torch.from_numpy(self.y_train[idx])
             with self._quantized():
                 logits = self.model(xb)
-                loss = self._loss(logits, xb, yb, perm, lam)
+                loss = batch_loss(logits, xb, yb, perm, lam, self.cfg, self.loss_fn,
+                                  self.teacher)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
             self.opt.step()
