@@ -165,6 +165,19 @@ def test_mixup_blends_a_batch_with_its_permutation_reproducibly():
         mixup_batch(x, -0.1, g)
 
 
+@pytest.mark.parametrize("command", ["train", "cv"])
+@pytest.mark.parametrize("flag, value, message", [("--mixup", "-0.1", "mixup alpha must be >= 0"),
+                                                  ("--ema", "1.5", "decay must be in")])
+def test_bad_mixup_or_average_is_refused_before_any_data_loads(tmp_path, capsys, command, flag,
+                                                                value, message):
+    from litefer.cli import main
+
+    missing = tmp_path / "no_such_data"  # a data error would name it: the check comes first
+    assert main([command, "--model", "nano_b", "--data", str(missing), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "no_such_data" not in err
+
+
 def test_mixup_reaches_the_training_loop(tmp_path, monkeypatch):
     import litefer.train.engine as engine
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..errors import LiteferError
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -50,6 +52,13 @@ class TrainConfig:
     distill_temperature: float = 4.0
     ema: float = 0.0                # decay of the weight average that is validated (0 = off)
     mixup: float = 0.0              # Beta(a, a) of mixup's blend weight (0 = off)
+
+    def __post_init__(self) -> None:
+        """LiteferError at construction, before any data loads, for settings no run can use."""
+        if self.mixup < 0:
+            raise LiteferError(f"mixup alpha must be >= 0 (0 = off), got {self.mixup}")
+        if not 0.0 <= self.ema < 1.0:
+            raise LiteferError(f"weight-average decay must be in [0, 1) (0 = off), got {self.ema}")
 
     def to_dict(self) -> dict:
         return asdict(self)
