@@ -1,12 +1,14 @@
-"""Regenerate the Markdown table of shipped weight variants from their model cards + a bench run.
+"""Regenerate the README's two tables of shipped weights: the models table (from the cards alone)
+and the variants table (the cards plus a bench run).
 
-    python scripts/variants_table.py                      # print the table
-    python scripts/variants_table.py --write README.md    # replace the text between the markers
+    python scripts/variants_table.py                             # print both tables
+    python scripts/variants_table.py --write README.md           # replace both marked sections
+    python scripts/variants_table.py --cards-only --write README.md  # the models table only
 
-Accuracy and sizes come from each weight card (``arch.tag.precision.json``, written by
-`litefer export` / `litefer optimize`); latency, throughput, pipeline FPS, CPU % and RSS from
-`litefer bench --json`, each model in its own process so RSS and CPU % are its own. The target
-file must already contain the two marker lines; nothing outside them is touched.
+Accuracy, sizes, parameters and MACs come from each weight card (``arch.tag.precision.json``,
+written by `litefer export` / `litefer optimize`); latency, throughput, pipeline FPS, CPU % and
+RSS from `litefer bench --json`, each model in its own process so RSS and CPU % are its own. The
+target file must already contain each table's two marker lines; nothing outside them is touched.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import sys
 from pathlib import Path
 
 START, END = "<!-- variants:start -->", "<!-- variants:end -->"
+MODELS_START, MODELS_END = "<!-- cards:start -->", "<!-- cards:end -->"
+MODEL_COLUMNS = ("weights", "params", "MACs / face", "file", "PublicTest", "PrivateTest")
+PRECISION_ORDER = ("fp32", "fp16", "int8")
 COLUMNS = ("model", "precision", "params", "MACs", "file KB", "zipped KB", "PrivateTest acc",
            "p50 ms", "p95 ms", "img/s (b64)", "pipeline FPS", "CPU %", "RSS MB")
 
@@ -83,14 +88,62 @@ def table(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_between_markers(path: Path, text: str) -> None:
+def _pct(result: dict | None) -> str:
+    return "-" if not result else f"{100 * result['accuracy']:.2f}%"
+
+
+def _variant_note(weight, fp32_bytes: int | None) -> tuple[str, str]:
+    """(label suffix, file-size suffix) of one weight file, from its card."""
+    from litefer.runtime.weights import DEFAULT_MODEL
+
+    card, label, size = weight.card, "", ""
+    if weight.precision == "fp32" and weight.name == DEFAULT_MODEL:
+        label = " (default)"
+    steps = (card.get("optimization") or {}).get("steps") or []
+    quant = next((st for st in steps if st.get("step") == "int8"), None)
+    if quant:
+        mode = "per channel" if quant.get("per_channel") else "per tensor"
+        label = f" (static, {quant.get('format', '?').replace('qoperator', 'QOperator')}, {mode})"
+    if weight.precision == "int8" and fp32_bytes:
+        size = f" ({fp32_bytes / card['file_bytes']:.2f}x smaller)"
+    return label, size
+
+
+def models_table(folder: Path | None = None) -> str:
+    """The README's models table, every cell from a weight card: the default's architecture
+    first, then the others by name; fp32, fp16, int8 within each. PrivateTest of fp32 in bold."""
+    from litefer.runtime.weights import DEFAULT_MODEL, WEIGHTS_DIR, list_weights
+
+    weights = [w for w in list_weights(folder or WEIGHTS_DIR) if w.card]
+    if not weights:
+        raise SystemExit("no shipped weights with cards found (arch.tag.precision.json)")
+    weights.sort(key=lambda w: (w.name != DEFAULT_MODEL, w.name,
+                                PRECISION_ORDER.index(w.precision)))
+    for w in weights:  # cards written by litefer export / optimize state it; else the file's
+        w.card.setdefault("file_bytes", w.path.stat().st_size)
+    fp32 = {w.name: w.card["file_bytes"] for w in weights if w.precision == "fp32"}
+    lines = ["| " + " | ".join(MODEL_COLUMNS) + " |", "|" + "---|" * len(MODEL_COLUMNS)]
+    for w in weights:
+        card = w.card
+        label, size = _variant_note(w, fp32.get(w.name))
+        private = _pct(card.get("private_test"))
+        if w.precision == "fp32" and private != "-":
+            private = f"**{private}**"
+        lines.append("| " + " | ".join([
+            f"`{w.full_name}`{label}", _num(card.get("params"), ","),
+            "-" if card.get("macs") is None else f"{card['macs'] / 1e6:.2f} M",
+            f"{card['file_bytes']:,} B{size}", _pct(card.get("public_test")), private]) + " |")
+    return "\n".join(lines)
+
+
+def write_between_markers(path: Path, text: str, start: str = START, end: str = END) -> None:
     content = path.read_text()
-    if START not in content or END not in content:
-        raise SystemExit(f"{path} has no '{START}' ... '{END}' markers; add them where the table "
+    if start not in content or end not in content:
+        raise SystemExit(f"{path} has no '{start}' ... '{end}' markers; add them where the table "
                          "belongs")
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,12 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--detector", default="auto")
     p.add_argument("--frame", default=None, help="image with one face for the pipeline FPS")
+    p.add_argument("--cards-only", action="store_true",
+                   help="only the models table (from the cards; no benchmarks)")
     args = p.parse_args(argv)
-    text = table(args)
+    models = models_table(Path(args.weights) if args.weights else None)
+    variants = None if args.cards_only else table(args)
     if args.write:
-        write_between_markers(Path(args.write), text)
+        path = Path(args.write)
+        if MODELS_START in path.read_text() or args.cards_only:
+            write_between_markers(path, models, MODELS_START, MODELS_END)
+        if variants is not None:
+            write_between_markers(path, variants)
     else:
-        print(text)
+        print("\n\n".join(t for t in (models, variants) if t is not None))
     return 0
 
 

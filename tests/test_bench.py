@@ -105,15 +105,52 @@ def test_test_frames_are_640x480_rgb(tmp_path):
     assert tall.shape == (480, 640, 3) and tall[240, 0, 0] == 114 and tall[240, 320, 0] == 255
 
 
-def test_variants_table_is_written_between_the_markers(model_path, tmp_path):
+def _variants_table_script():
     import importlib.util
-    import shutil
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "variants_table.py"
     spec = importlib.util.spec_from_file_location("variants_table", script)
     vt = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(vt)
+    return vt
+
+
+def test_readme_models_table_is_the_one_the_shipped_cards_give():
+    """Every cell of the README's models table comes from a card: regenerating it changes nothing."""
+    from pathlib import Path
+
+    vt = _variants_table_script()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split(vt.MODELS_START, 1)[1].split(vt.MODELS_END, 1)[0]
+    table = vt.models_table()
+    assert section.strip() == table
+    default = table.splitlines()[2]
+    assert default.startswith("| `nano_a.fer2013.fp32` (default) |") and "**" in default
+
+
+def test_models_table_reads_every_cell_from_the_cards(tmp_path):
+    vt = _variants_table_script()
+    card = {"params": 1234, "macs": 2_500_000, "file_bytes": 4000,
+            "public_test": {"accuracy": 0.61234}, "private_test": {"accuracy": 0.65}}
+    for precision, extra in (("fp32", {}), ("int8", {"file_bytes": 1000, "optimization": {
+            "steps": [{"step": "int8", "per_channel": True, "format": "qdq"}]}})):
+        (tmp_path / f"toy.t.{precision}.onnx").write_bytes(b"x")
+        (tmp_path / f"toy.t.{precision}.json").write_text(json.dumps({**card, **extra}))
+    rows = vt.models_table(tmp_path).splitlines()[2:]
+    assert rows == ["| `toy.t.fp32` | 1,234 | 2.50 M | 4,000 B | 61.23% | **65.00%** |",
+                    "| `toy.t.int8` (static, qdq, per channel) | 1,234 | 2.50 M | 1,000 B (4.00x smaller)"
+                    " | 61.23% | 65.00% |"]
+    readme = tmp_path / "R.md"
+    readme.write_text(f"a\n{vt.MODELS_START}\nold\n{vt.MODELS_END}\nb\n")
+    assert vt.main(["--weights", str(tmp_path), "--cards-only", "--write", str(readme)]) == 0
+    assert readme.read_text() == f"a\n{vt.MODELS_START}\n{vt.models_table(tmp_path)}\n{vt.MODELS_END}\nb\n"
+
+
+def test_variants_table_is_written_between_the_markers(model_path, tmp_path):
+    import shutil
+
+    vt = _variants_table_script()
     weights = tmp_path / "weights"
     weights.mkdir()
     shutil.copy(model_path, weights / "mini_xception.bench.fp32.onnx")
