@@ -92,8 +92,8 @@ def _pct(result: dict | None) -> str:
     return "-" if not result else f"{100 * result['accuracy']:.2f}%"
 
 
-def _variant_note(weight, fp32_bytes: int | None) -> tuple[str, str]:
-    """(label suffix, file-size suffix) of one weight file, from its card."""
+def _variant_note(weight, nbytes: int, fp32_bytes: int | None) -> tuple[str, str]:
+    """(label suffix, file-size suffix) of one weight file of ``nbytes`` bytes, from its card."""
     from litefer.runtime.weights import DEFAULT_MODEL
 
     card, label, size = weight.card, "", ""
@@ -105,7 +105,7 @@ def _variant_note(weight, fp32_bytes: int | None) -> tuple[str, str]:
         mode = "per channel" if quant.get("per_channel") else "per tensor"
         label = f" (static, {quant.get('format', '?').replace('qoperator', 'QOperator')}, {mode})"
     if weight.precision == "int8" and fp32_bytes:
-        size = f" ({fp32_bytes / card['file_bytes']:.2f}x smaller)"
+        size = f" ({fp32_bytes / nbytes:.2f}x smaller)"
     return label, size
 
 
@@ -119,20 +119,20 @@ def models_table(folder: Path | None = None) -> str:
         raise SystemExit("no shipped weights with cards found (arch.tag.precision.json)")
     weights.sort(key=lambda w: (w.name != DEFAULT_MODEL, w.name,
                                 PRECISION_ORDER.index(w.precision)))
-    for w in weights:  # cards written by litefer export / optimize state it; else the file's
-        w.card.setdefault("file_bytes", w.path.stat().st_size)
-    fp32 = {w.name: w.card["file_bytes"] for w in weights if w.precision == "fp32"}
+    # the size the card states (litefer export / optimize write it), else the file's
+    nbytes = {w.full_name: w.card.get("file_bytes", w.path.stat().st_size) for w in weights}
+    fp32 = {w.name: nbytes[w.full_name] for w in weights if w.precision == "fp32"}
     lines = ["| " + " | ".join(MODEL_COLUMNS) + " |", "|" + "---|" * len(MODEL_COLUMNS)]
     for w in weights:
         card = w.card
-        label, size = _variant_note(w, fp32.get(w.name))
+        label, size = _variant_note(w, nbytes[w.full_name], fp32.get(w.name))
         private = _pct(card.get("private_test"))
         if w.precision == "fp32" and private != "-":
             private = f"**{private}**"
         lines.append("| " + " | ".join([
             f"`{w.full_name}`{label}", _num(card.get("params"), ","),
             "-" if card.get("macs") is None else f"{card['macs'] / 1e6:.2f} M",
-            f"{card['file_bytes']:,} B{size}", _pct(card.get("public_test")), private]) + " |")
+            f"{nbytes[w.full_name]:,} B{size}", _pct(card.get("public_test")), private]) + " |")
     return "\n".join(lines)
 
 
@@ -158,16 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cards-only", action="store_true",
                    help="only the models table (from the cards; no benchmarks)")
     args = p.parse_args(argv)
-    models = models_table(Path(args.weights) if args.weights else None)
+    path = Path(args.write) if args.write else None
+    want_models = args.cards_only or path is None or MODELS_START in path.read_text()
+    models = models_table(Path(args.weights) if args.weights else None) if want_models else None
     variants = None if args.cards_only else table(args)
-    if args.write:
-        path = Path(args.write)
-        if MODELS_START in path.read_text() or args.cards_only:
-            write_between_markers(path, models, MODELS_START, MODELS_END)
-        if variants is not None:
-            write_between_markers(path, variants)
-    else:
+    if path is None:
         print("\n\n".join(t for t in (models, variants) if t is not None))
+        return 0
+    if models is not None:
+        write_between_markers(path, models, MODELS_START, MODELS_END)
+    if variants is not None:
+        write_between_markers(path, variants)
     return 0
 
 
