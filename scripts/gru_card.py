@@ -14,19 +14,16 @@ stability values whose PublicTest flicker reduction is >= 5x.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
 from pathlib import Path
 
+from litefer.optimize.export import sha256
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "litefer" / "weights"
 RULE = ("highest PublicTest clip accuracy (vote) among stability values whose PublicTest flicker "
         "reduction is >= 5x")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def choose(runs: list[Path], selection: list[Path]) -> tuple[Path, dict]:

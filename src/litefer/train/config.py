@@ -6,6 +6,12 @@ from dataclasses import asdict, dataclass, field
 from ..errors import LiteferError
 
 
+def check_mixup_alpha(alpha: float) -> None:
+    """LiteferError unless mixup's Beta(alpha, alpha) parameter is >= 0 (0 = off)."""
+    if alpha < 0:
+        raise LiteferError(f"mixup alpha must be >= 0 (0 = off), got {alpha}")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Ranges of the random affine warp; the defaults are those of the mini-Xception paper's code."""
@@ -55,8 +61,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """LiteferError at construction, before any data loads, for settings no run can use."""
-        if self.mixup < 0:
-            raise LiteferError(f"mixup alpha must be >= 0 (0 = off), got {self.mixup}")
+        check_mixup_alpha(self.mixup)
         if not 0.0 <= self.ema < 1.0:
             raise LiteferError(f"weight-average decay must be in [0, 1) (0 = off), got {self.ema}")
 

@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import LiteferError
+from .config import check_mixup_alpha
 
 
 def mixup_batch(x: torch.Tensor, alpha: float,
@@ -18,8 +18,7 @@ def mixup_batch(x: torch.Tensor, alpha: float,
     ``(x, None, 1.0)`` unchanged and draws nothing; a negative alpha raises LiteferError.
     Draws only from ``generator`` (reproducible runs).
     """
-    if alpha < 0:
-        raise LiteferError(f"mixup alpha must be >= 0 (0 = off), got {alpha}")
+    check_mixup_alpha(alpha)
     if alpha == 0:
         return x, None, 1.0
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
