@@ -96,10 +96,15 @@ def test_card_command_reproduces_the_distillation_settings():
 
     cfg = TrainConfig(data="d.csv.gz", out="runs/kd", tag="fer2013", teachers=("a.onnx", "b.onnx"),
                       teacher_tta=True, distill=0.9, distill_temperature=2.0, threads=1,
-                      ema=0.999)
+                      ema=0.999, teacher_views=8)
     cmd = training_command(cfg)
-    assert "--ema 0.999" in cmd
+    assert "--ema 0.999" in cmd and "--teacher-views 8" in cmd
     assert "--teacher a.onnx --teacher b.onnx --teacher-tta --distill 0.9" in cmd
     assert "--threads 1" in cmd  # runs are bit-identical only at the same thread count
     args = build_parser().parse_args(shlex.split(cmd)[1:] + ["--out", "runs/kd"])
     assert config_from_args(args) == cfg
+    mixed = TrainConfig(data="d.csv.gz", out="runs/mix", mixup=0.2)
+    cmd = training_command(mixed)
+    assert "--mixup 0.2" in cmd
+    args = build_parser().parse_args(shlex.split(cmd)[1:] + ["--out", "runs/mix"])
+    assert config_from_args(args) == mixed

@@ -13,10 +13,10 @@ from litefer.models.nano import NANO_CONFIGS, Mix, NanoConfig, NanoNet  # noqa: 
 from litefer.models.profile import count_macs  # noqa: E402
 
 NANO = [n for n in list_models() if n.startswith("nano")]
-BUDGETS = {"nano_a": 232_000, "nano_b": 136_000}
+BUDGETS = {"nano_a": 232_000, "nano_b": 136_000, "nano_c": 250_000}
 
 
-def test_both_named_variants_are_registered():
+def test_the_named_variants_are_registered():
     assert set(BUDGETS) <= set(NANO)
 
 
@@ -53,7 +53,8 @@ def test_registered_spec_carries_the_config_for_the_onnx_metadata():
 
 @pytest.mark.parametrize("cfg", list(NANO_CONFIGS.values()) + [
     NanoConfig(8, (16, 24, 32, 48), (1, 3, 4, 2), (Mix(1, 2, (0, 1)), Mix(2, 3, (0, 2)),
-                                                  Mix(2, 2, (1, 0))), 0.0)])
+                                                  Mix(2, 2, (1, 0))), 0.0),
+    NanoConfig(8, (16, 24), (1, 3), (Mix(1, 2, (0, 1)),), strides=(1, 2))])
 def test_config_round_trips_through_json(cfg):
     text = json.dumps(cfg.to_dict())
     back = NanoConfig.from_dict(json.loads(text))
@@ -72,6 +73,33 @@ def test_config_errors_are_value_errors_naming_the_problem():
         Mix(0, 2, (1,))
     with pytest.raises(ValueError, match="two mixes"):
         NanoConfig(widths=(8,), depths=(4,), mixes=(Mix(0, 3, (0, 1)), Mix(0, 3, (1, 2))))
+    with pytest.raises(ValueError, match="strides"):
+        NanoConfig(widths=(8, 16), depths=(1, 1), strides=(2,))
+    with pytest.raises(ValueError, match="strides"):
+        NanoConfig(widths=(8,), depths=(1,), strides=(3,))
+
+
+def test_strides_set_each_stages_map_size_and_default_to_halving():
+    """The searched variants keep their dicts (no strides key); a stride-1 stage keeps the map."""
+    assert "strides" not in NANO_CONFIGS["nano_a"].to_dict()
+    assert NanoConfig(widths=(8, 16), depths=(1, 1)) == \
+        NanoConfig(widths=(8, 16), depths=(1, 1), strides=())
+    sizes = {}
+    for strides in [(), (1, 2), (2, 1)]:
+        net = NanoNet(NanoConfig(4, (8, 16), (2, 2), strides=strides)).eval()
+        shapes = []
+        for stage in net.stages:
+            stage.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[2:])))
+        net(torch.zeros(1, 1, 48, 48))
+        sizes[strides] = shapes
+    assert sizes == {(): [(24, 24), (12, 12)], (1, 2): [(48, 48), (24, 24)],
+                     (2, 1): [(24, 24), (24, 24)]}
+    # same weights, 4x the MACs: stride only moves where the convs run
+    a, b = NanoNet(NanoConfig(4, (8, 16), (2, 2))), NanoNet(NanoConfig(4, (8, 16), (2, 2),
+                                                                       strides=(1, 2)))
+    spec = get_entry("nano_a").spec
+    assert count_params(a) == count_params(b)
+    assert count_macs(b, spec) > 3 * count_macs(a, spec)
 
 
 def test_a_mixing_conv_takes_the_concatenated_earlier_outputs():

@@ -46,6 +46,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--per-tensor", action="store_true", help="INT8 with one scale per tensor")
     p.add_argument("--int8-format", default="qoperator", choices=["qoperator", "qdq"],
                    help="INT8 graph: QLinearConv & co. (smaller file) or QDQ pairs")
+    p.add_argument("--int8-full-range", action="store_true",
+                   help="INT8 weights on 8 bits instead of 7: exact only on CPUs with VNNI, "
+                        "saturates on AVX2-only x86 (how the INT8 files shipped before "
+                        "session 10 were made)")
     p.add_argument("--tag", default=None, help="variant tag suffix (default: e.g. c30-p50)")
     p.add_argument("--compile", nargs="?", const="extended", default="",
                    choices=["basic", "extended", "all"],
@@ -94,7 +98,8 @@ def config_from_args(args: argparse.Namespace):
         if args.structured else None,
         qat=args.qat, qat_bits=args.qat_bits, quantize=tuple(args.quantize), finetune=ft,
         int8=Int8Config(per_channel=not args.per_tensor, calibrate=args.calibrate,
-                        samples=args.calib_samples, format=args.int8_format),
+                        samples=args.calib_samples, format=args.int8_format,
+                        reduce_range=not args.int8_full_range),
         tag=args.tag, compile=args.compile,
         bench=BenchConfig(repeats=args.repeats, batch_repeats=10, threads=1),
         command=command_line(args))

@@ -56,6 +56,13 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
                    help="mixup: train on blends of two faces, weight ~ Beta(ALPHA, ALPHA), "
                         "e.g. 0.2 (0 = off)")
+    p.add_argument("--teacher-views", type=int, default=d.teacher_views, metavar="K",
+                   help="run the teacher once on K fixed augmented views per image and train on "
+                        "those views with the cached outputs (much faster epochs; 0 = run the "
+                        "teacher on every batch)")
+    p.add_argument("--teacher-bank", default=d.teacher_bank, metavar="DIR",
+                   help="where teacher banks are kept, one folder per fingerprint "
+                        f"(default {d.teacher_bank})")
     p.set_defaults(run=run)
 
 
@@ -75,6 +82,7 @@ def config_from_args(args: argparse.Namespace):
         prune_end=args.prune_window[1], qat=args.qat, qat_bits=args.qat_bits,
         init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
         distill_temperature=args.distill_temperature, ema=args.ema, mixup=args.mixup,
+        teacher_views=args.teacher_views, teacher_bank=args.teacher_bank,
     )
 
 

@@ -18,7 +18,7 @@ def training_command(cfg: TrainConfig) -> str:
         parts.append(f"--tag {cfg.tag}")
     for field in ("epochs", "batch_size", "lr", "warmup_epochs", "weight_decay", "label_smoothing",
                   "seed", "threads", "train_split", "val_split", "limit", "prune_to", "prune_scope",
-                  "qat_bits", "init_from", "ema"):
+                  "qat_bits", "init_from", "ema", "mixup", "teacher_views", "teacher_bank"):
         if getattr(cfg, field) != getattr(d, field):
             parts.append(f"--{field.replace('_', '-')} {getattr(cfg, field)}")
     if (cfg.prune_start, cfg.prune_end) != (d.prune_start, d.prune_end):

@@ -16,7 +16,14 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
     """
     if not cfg.enabled:
         return x
-    n = x.shape[0]
+    return warp(x, sample_affine(x.shape[0], cfg, generator))
+
+
+def sample_affine(n: int, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """n random warps as float32 (n, 2, 3) matrices in affine_grid's normalised coordinates;
+    with augmentation disabled, n identities (and nothing drawn from ``generator``)."""
+    if not cfg.enabled:
+        return torch.eye(2, 3).repeat(n, 1, 1)
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return torch.rand(n, generator=generator) * (hi - lo) + lo
@@ -27,9 +34,13 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
         else torch.ones(n)
     tx, ty = uniform(-2 * cfg.shift, 2 * cfg.shift), uniform(-2 * cfg.shift, 2 * cfg.shift)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
-    theta = torch.stack([
+    return torch.stack([
         torch.stack([cos * flip, -sin, tx], 1),
         torch.stack([sin * flip, cos, ty], 1),
     ], 1)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """x: float (N, C, H, W), theta: float (N, 2, 3) -> x resampled bilinearly, border replicated."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

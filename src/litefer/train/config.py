@@ -58,12 +58,25 @@ class TrainConfig:
     distill_temperature: float = 4.0
     ema: float = 0.0                # decay of the weight average that is validated (0 = off)
     mixup: float = 0.0              # Beta(a, a) of mixup's blend weight (0 = off)
+    # Teacher outputs cached on K fixed augmented views per image (train/teacher_bank.py); 0 = the
+    # teacher runs on every batch.
+    teacher_views: int = 0
+    teacher_bank: str = "runs/teacher_bank"
 
     def __post_init__(self) -> None:
         """LiteferError at construction, before any data loads, for settings no run can use."""
         check_mixup_alpha(self.mixup)
         if not 0.0 <= self.ema < 1.0:
             raise LiteferError(f"weight-average decay must be in [0, 1) (0 = off), got {self.ema}")
+        if self.teacher_views < 0:
+            raise LiteferError(f"teacher views must be >= 0 (0 = online teacher), "
+                               f"got {self.teacher_views}")
+        if self.teacher_views and not (self.teachers and self.distill > 0):
+            raise LiteferError("--teacher-views caches a teacher's outputs: it needs --teacher "
+                               "and --distill A > 0")
+        if self.teacher_views and self.mixup:
+            raise LiteferError("--teacher-views cannot be combined with --mixup: the bank holds "
+                               "the teacher's outputs for unblended views")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -46,9 +46,10 @@ from .engine import (_class_weights, _schedule, batch_loss, batch_tensor, faces_
 from .mixup import mixup_batch
 
 
-# Settings added after folds had been cached (session 7: fold teachers; session 8: mixup), as
-# paths into asdict(CVConfig); while off they are not hashed, so those folds keep their fingerprint.
-_ADDED_LATER = (("teacher_cv",), ("train", "mixup"))
+# Settings added after folds had been cached (session 7: fold teachers; session 8: mixup; session
+# 10: teacher_views, which CV refuses), as paths into asdict(CVConfig); while off they are not
+# hashed, so those folds keep their fingerprint.
+_ADDED_LATER = (("teacher_cv",), ("train", "mixup"), ("train", "teacher_views"))
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ class CVConfig:
         epochs=30, batch_size=32, lr=3e-3, warmup_epochs=1.0, weight_decay=1e-2))
     teacher_cv: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.train.teacher_views:
+            raise LiteferError("a teacher bank (teacher_views) is for `litefer train`; CV fold "
+                               "teachers run online")
+
     def fingerprint(self) -> str:
         """Hash of every setting that changes a fold's result (used to validate resumed folds)."""
         d = asdict(self)
@@ -77,7 +83,7 @@ class CVConfig:
                 owner = owner[name]
             if not owner[key]:
                 del owner[key]
-        for k in ("data", "out", "resume", "tag", "threads", "limit"):
+        for k in ("data", "out", "resume", "tag", "threads", "limit", "teacher_bank"):
             d["train"].pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -62,6 +62,7 @@ class OnnxTeacher:
             raise LiteferError("a teacher needs at least one model")
         self.tta = tta
         self.members = [Classifier(m, threads=threads) for m in models]
+        self.paths = [c.path for c in self.members]
         for m, c in zip(models, self.members):
             s = c.spec
             if s.output != "logits":

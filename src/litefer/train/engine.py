@@ -24,6 +24,7 @@ from .distill import OnnxTeacher, check_distill_recipe, distill_loss
 from .ema import WeightAverage
 from .mixup import mixed_loss, mixup_batch
 from .history import ResourceMeter, write_history
+from .teacher_bank import TeacherBank, load_or_build_bank
 
 
 def faces_to_uint8(fs: FaceSet, spec: ModelSpec) -> np.ndarray:
@@ -118,6 +119,11 @@ class Trainer:
         weights = _class_weights(self.y_train, len(self.spec.labels)) if cfg.class_weights else None
         self.loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
         self.teacher = self._teacher()
+        self.bank: TeacherBank | None = None
+        if cfg.teacher_views:  # built (or read) before any step, so a resumed run finds it
+            self.bank = load_or_build_bank(self.x_train, self.y_train, self.spec, self.teacher,
+                                           cfg.augment, cfg.teacher_views, cfg.seed,
+                                           cfg.teacher_bank)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.best_acc, self.history = 0, -1.0, []
         self.compress = None  # pruning schedule / QAT, only when the config asks (prune_to, qat)
@@ -176,13 +182,18 @@ class Trainer:
         loss_sum, correct, seen = 0.0, 0, 0
         for i in range(0, len(order), self.cfg.batch_size):
             idx = np.sort(order[i:i + self.cfg.batch_size])
-            xb = random_affine(batch_tensor(self.x_train[idx], self.spec), self.cfg.augment, self.gen)
+            teacher = self.teacher
+            if self.bank is not None:  # a banked view and the teacher's logits for it
+                xb, soft = self.bank.batch(self.x_train, idx, self.spec, self.gen)
+                teacher = lambda _x, soft=soft: soft  # noqa: E731
+            else:
+                xb = random_affine(batch_tensor(self.x_train[idx], self.spec), self.cfg.augment,
+                                   self.gen)
             xb, perm, lam = mixup_batch(xb, self.cfg.mixup, self.gen)
             yb = torch.from_numpy(self.y_train[idx])
             with self._quantized():
                 logits = self.model(xb)
-                loss = batch_loss(logits, xb, yb, perm, lam, self.cfg, self.loss_fn,
-                                  self.teacher)
+                loss = batch_loss(logits, xb, yb, perm, lam, self.cfg, self.loss_fn, teacher)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
             self.opt.step()

@@ -1,0 +1,84 @@
+"""The best ensemble of trained ONNX classifiers that fits a parameter budget, chosen on PublicTest.
+
+    python scripts/ensemble_budget.py --data ../shared/data/fer2013.csv.gz --budget-params 250000 \\
+        --model src/litefer/weights/mini_xception.fer2013.fp32.onnx \\
+        --model results/training/teachers/mini_xception.e80.onnx ... --json
+
+Every subset of the listed models whose summed weights (graph_stats: conv/linear weights and
+biases as exported, batch norms folded) fit the budget is scored by the mean of its members'
+log-probabilities, the rule `litefer train --teacher` uses for an ensemble. The subset with the
+highest PublicTest accuracy is selected (ties: fewer weights); PrivateTest is only reported, as
+are the flip-averaged numbers. Each model runs once per split and view.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+
+import numpy as np
+
+from litefer.data import load_splits
+from litefer.onnx_stats import graph_stats
+from litefer.preprocess import to_input
+from litefer.runtime.classifier import Classifier
+
+
+def log_probs(c: Classifier, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """float32 (N, C, H, W) -> float64 (N, K) log-softmax of the model's logits."""
+    z = np.concatenate([c.run(np.ascontiguousarray(x[i:i + batch], dtype=np.float32))
+                        for i in range(0, len(x), batch)]).astype(np.float64)
+    z -= z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", action="append", required=True, help="ONNX path or shipped name")
+    p.add_argument("--budget-params", type=int, required=True)
+    p.add_argument("--select", default="PublicTest")
+    p.add_argument("--report", default="PrivateTest")
+    p.add_argument("--top", type=int, default=10, help="subsets listed besides the selected one")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    import onnx
+
+    members = {m: Classifier(m, threads=1) for m in args.model}
+    weights = {m: graph_stats(onnx.load(str(c.path))).weights for m, c in members.items()}
+    spec = next(iter(members.values())).spec
+    sets = load_splits(args.data, (args.select, args.report))
+    lp = {}
+    for s, fs in sets.items():
+        x = to_input(fs.images, spec)
+        for m, c in members.items():
+            lp[m, s, False] = log_probs(c, x)
+            lp[m, s, True] = (lp[m, s, False] + log_probs(c, x[..., ::-1])) / 2
+
+    def acc(group, split, tta):
+        z = np.mean([lp[m, split, tta] for m in group], 0)
+        return float((z.argmax(1) == sets[split].labels).mean())
+
+    rows = []
+    for r in range(1, len(members) + 1):
+        for group in itertools.combinations(members, r):
+            w = sum(weights[m] for m in group)
+            if w <= args.budget_params:
+                rows.append({"models": list(group), "weights": w,
+                             **{f"{s}{'_tta' if t else ''}": acc(group, s, t)
+                                for s in sets for t in (False, True)}})
+    rows.sort(key=lambda r: (-r[args.select], r["weights"]))
+    out = {"budget_params": args.budget_params, "selected_on": args.select,
+           "weights": weights, "selected": rows[0] if rows else None,
+           "candidates": len(rows), "top": rows[:args.top]}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for r in rows[:args.top]:
+            print(f"{r['weights']:>8,} {r[args.select]:.4f} {r[args.report]:.4f}  "
+                  + " + ".join(r["models"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
