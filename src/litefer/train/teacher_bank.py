@@ -1,8 +1,8 @@
 """Teacher outputs cached on a fixed bank of augmented views (``litefer train --teacher-views K``).
 
 With an online teacher every training step runs the teacher on the augmented batch; for the
-flip-averaged vgg_fer pair that is four 117M-MAC passes per image, about four times the cost of
-a nano_a training step. A bank draws K augmented views per training image once, runs the teacher
+flip-averaged vgg_fer pair that is four 117M-MAC passes per image, 3.3 times the time of a nano_a
+training step (scripts/kd_step_cost.py). A bank draws K augmented views per training image once, runs the teacher
 on them once, and keeps, per image and view, the warp (float32 (2, 3), affine_grid's normalised
 coordinates) and the teacher's logits (float32 (C,), the same mean log-probabilities OnnxTeacher
 returns). Each epoch the student then sees one view per image, drawn uniformly, together with the
