@@ -90,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
     require("torch", "train")
     from ..train.engine import Trainer
 
-    summary = Trainer(config_from_args(args)).fit(progress=not args.quiet)
+    summary = Trainer(config_from_args(args), progress=not args.quiet).fit(progress=not args.quiet)
     print(json.dumps(summary))
     return 0

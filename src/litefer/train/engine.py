@@ -90,9 +90,12 @@ class Trainer:
 
     With ``cfg.ema`` the weight average (:class:`WeightAverage`) is validated and saved as
     best.pt; the live weights' accuracy is logged beside it as ``live_val_acc``.
+    With ``cfg.teacher_views`` the teacher bank is built (or read) here; ``progress`` shows its
+    bar.
     """
 
-    def __init__(self, cfg: TrainConfig, train: FaceSet | None = None, val: FaceSet | None = None):
+    def __init__(self, cfg: TrainConfig, train: FaceSet | None = None, val: FaceSet | None = None,
+                 progress: bool = True):
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +126,7 @@ class Trainer:
         if cfg.teacher_views:  # built (or read) before any step, so a resumed run finds it
             self.bank = load_or_build_bank(self.x_train, self.y_train, self.spec, self.teacher,
                                            cfg.augment, cfg.teacher_views, cfg.seed,
-                                           cfg.teacher_bank)
+                                           cfg.teacher_bank, progress=progress)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.best_acc, self.history = 0, -1.0, []
         self.compress = None  # pruning schedule / QAT, only when the config asks (prune_to, qat)
