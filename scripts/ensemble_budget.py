@@ -17,19 +17,19 @@ import itertools
 import json
 
 import numpy as np
+import torch
 
 from litefer.data import load_splits
 from litefer.onnx_stats import graph_stats
 from litefer.preprocess import to_input
 from litefer.runtime.classifier import Classifier
+from litefer.train.distill import OnnxTeacher
 
 
-def log_probs(c: Classifier, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """float32 (N, C, H, W) -> float64 (N, K) log-softmax of the model's logits."""
-    z = np.concatenate([c.run(np.ascontiguousarray(x[i:i + batch], dtype=np.float32))
-                        for i in range(0, len(x), batch)]).astype(np.float64)
-    z -= z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
+def log_probs(teacher: OnnxTeacher, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """float32 (N, C, H, W) -> (N, K) log-probabilities, by the code that teaches in training."""
+    return np.concatenate([teacher(torch.from_numpy(np.ascontiguousarray(x[i:i + batch])))
+                           .numpy() for i in range(0, len(x), batch)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,16 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import onnx
 
-    members = {m: Classifier(m, threads=1) for m in args.model}
-    weights = {m: graph_stats(onnx.load(str(c.path))).weights for m, c in members.items()}
-    spec = next(iter(members.values())).spec
+    spec = Classifier(args.model[0]).spec
+    members = {m: OnnxTeacher([m], spec) for m in args.model}
+    weights = {m: graph_stats(onnx.load(str(t.paths[0]))).weights for m, t in members.items()}
     sets = load_splits(args.data, (args.select, args.report))
     lp = {}
     for s, fs in sets.items():
         x = to_input(fs.images, spec)
-        for m, c in members.items():
-            lp[m, s, False] = log_probs(c, x)
-            lp[m, s, True] = (lp[m, s, False] + log_probs(c, x[..., ::-1])) / 2
+        for m, t in members.items():
+            lp[m, s, False] = log_probs(t, x)
+            lp[m, s, True] = (lp[m, s, False] + log_probs(t, x[..., ::-1])) / 2
 
     def acc(group, split, tta):
         z = np.mean([lp[m, split, tta] for m in group], 0)

@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import LiteferError
+from ..optimize.export import sha256
 from ..preprocess import normalize
 from ..spec import ModelSpec
 from .augment import sample_affine, warp
@@ -43,7 +44,7 @@ def bank_fingerprint(x_uint8: np.ndarray, labels: np.ndarray, teacher: OnnxTeach
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
     for path in teacher.paths:
-        h.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        h.update(sha256(path).encode())
     h.update(json.dumps({"tta": teacher.tta, "augment": asdict(augment), "seed": seed},
                         sort_keys=True).encode())
     return h.hexdigest()[:16]
