@@ -25,10 +25,10 @@ def setup():
     return spec, faces_to_uint8(fs, spec), fs.labels, OnnxTeacher([TEACHER], spec, tta=True)
 
 
-def _bank(setup, folder, views, seed=0, augment=AugmentConfig()):
+def _bank(setup, folder, views, seed=0, augment=AugmentConfig(), mirror=False):
     spec, x, y, teacher = setup
     return load_or_build_bank(x, y, spec, teacher, augment, views, seed, folder, batch_size=16,
-                              progress=False)
+                              progress=False, mirror=mirror)
 
 
 def test_a_banked_batch_carries_the_teachers_logits_for_exactly_its_pixels(setup, tmp_path):
@@ -47,6 +47,24 @@ def test_a_banked_batch_carries_the_teachers_logits_for_exactly_its_pixels(setup
     seen = {tuple(np.round(bank.batch(x, np.array([7]), spec, g)[1].numpy()[0], 4))
             for g in [torch.Generator().manual_seed(s) for s in range(30)]}
     assert len(seen) == 3
+
+
+def test_mirrored_views_are_exact_mirrors_with_the_flip_averaged_teachers_logits(setup, tmp_path):
+    spec, x, y, teacher = setup
+    plain = _bank(setup, tmp_path, views=3)
+    mirrored = _bank(setup, tmp_path, views=3, mirror=True)
+    idx = np.arange(40)
+    xp, sp = plain.batch(x, idx, spec, torch.Generator().manual_seed(2))
+    xm, sm = mirrored.batch(x, idx, spec, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(sm, sp)  # the same views were drawn
+    torch.testing.assert_close(sm, teacher(xm), atol=1e-4, rtol=0)
+    same = [torch.allclose(a, b, atol=1e-5) for a, b in zip(xm, xp)]
+    flipped = [torch.allclose(a, b.flip(-1), atol=1e-5) for a, b in zip(xm, xp)]
+    assert all(s != f for s, f in zip(same, flipped))  # each one is the view or its mirror
+    assert 5 < sum(flipped) < 35
+    with pytest.raises(LiteferError, match="flip-averaged"):
+        load_or_build_bank(x, y, spec, OnnxTeacher([TEACHER], spec), AugmentConfig(), 1, 0,
+                           tmp_path, progress=False, mirror=True)
 
 
 def test_a_bank_is_deterministic_resumes_and_grows_view_by_view(setup, tmp_path):
@@ -98,6 +116,10 @@ def test_training_on_a_bank_never_runs_the_teacher_again(tmp_path):
     (dict(teacher_views=-1), "teacher views must be >= 0"),
     (dict(teacher_views=4), "needs --teacher"),
     (dict(teacher_views=4, teachers=(TEACHER,), distill=0.5, mixup=0.2), "cannot be combined"),
+    (dict(teacher_mirror=True, teachers=(TEACHER,), distill=0.5, teacher_tta=True),
+     "needs --teacher-views"),
+    (dict(teacher_mirror=True, teachers=(TEACHER,), distill=0.5, teacher_views=4),
+     "--teacher-tta"),
 ])
 def test_bad_bank_settings_are_refused_before_any_data_loads(kw, message):
     with pytest.raises(LiteferError, match=message):

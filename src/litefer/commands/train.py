@@ -63,6 +63,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--teacher-bank", default=d.teacher_bank, metavar="DIR",
                    help="where teacher banks are kept, one folder per fingerprint "
                         f"(default {d.teacher_bank})")
+    p.add_argument("--teacher-mirror", action="store_true",
+                   help="with --teacher-views and --teacher-tta, also train on each view's mirror "
+                        "image (the flip-averaged teacher gives it the same outputs): twice the "
+                        "views for the same teacher work")
     p.set_defaults(run=run)
 
 
@@ -83,6 +87,7 @@ def config_from_args(args: argparse.Namespace):
         init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
         distill_temperature=args.distill_temperature, ema=args.ema, mixup=args.mixup,
         teacher_views=args.teacher_views, teacher_bank=args.teacher_bank,
+        teacher_mirror=args.teacher_mirror,
     )
 
 

@@ -24,7 +24,7 @@ def training_command(cfg: TrainConfig) -> str:
     if (cfg.prune_start, cfg.prune_end) != (d.prune_start, d.prune_end):
         parts.append(f"--prune-window {cfg.prune_start} {cfg.prune_end}")
     for flag, on in (("--class-weights", cfg.class_weights), ("--no-augment", not cfg.augment.enabled),
-                     ("--qat", cfg.qat)):
+                     ("--qat", cfg.qat), ("--teacher-mirror", cfg.teacher_mirror)):
         if on:
             parts.append(flag)
     if cfg.distill > 0:

@@ -62,6 +62,7 @@ class TrainConfig:
     # teacher runs on every batch.
     teacher_views: int = 0
     teacher_bank: str = "runs/teacher_bank"
+    teacher_mirror: bool = False    # also train on each banked view's mirror (needs teacher_tta)
 
     def __post_init__(self) -> None:
         """LiteferError at construction, before any data loads, for settings no run can use."""
@@ -77,6 +78,10 @@ class TrainConfig:
         if self.teacher_views and self.mixup:
             raise LiteferError("--teacher-views cannot be combined with --mixup: the bank holds "
                                "the teacher's outputs for unblended views")
+        if self.teacher_mirror and not (self.teacher_views and self.teacher_tta):
+            raise LiteferError("--teacher-mirror mirrors banked views: it needs --teacher-views "
+                               "and --teacher-tta (a mirror has the view's logits only when the "
+                               "teacher averages over both)")
 
     def to_dict(self) -> dict:
         return asdict(self)

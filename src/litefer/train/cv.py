@@ -47,9 +47,10 @@ from .mixup import mixup_batch
 
 
 # Settings added after folds had been cached (session 7: fold teachers; session 8: mixup; session
-# 10: teacher_views, which CV refuses), as paths into asdict(CVConfig); while off they are not
-# hashed, so those folds keep their fingerprint.
-_ADDED_LATER = (("teacher_cv",), ("train", "mixup"), ("train", "teacher_views"))
+# 10: teacher_views, which CV refuses; session 11: teacher_mirror, which needs teacher_views), as
+# paths into asdict(CVConfig); while off they are not hashed, so those folds keep their fingerprint.
+_ADDED_LATER = (("teacher_cv",), ("train", "mixup"), ("train", "teacher_views"),
+                ("train", "teacher_mirror"))
 
 
 @dataclass(frozen=True)

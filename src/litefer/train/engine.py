@@ -126,7 +126,8 @@ class Trainer:
         if cfg.teacher_views:  # built (or read) before any step, so a resumed run finds it
             self.bank = load_or_build_bank(self.x_train, self.y_train, self.spec, self.teacher,
                                            cfg.augment, cfg.teacher_views, cfg.seed,
-                                           cfg.teacher_bank, progress=progress)
+                                           cfg.teacher_bank, progress=progress,
+                                           mirror=cfg.teacher_mirror)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.best_acc, self.history = 0, -1.0, []
         self.compress = None  # pruning schedule / QAT, only when the config asks (prune_to, qat)

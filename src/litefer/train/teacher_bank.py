@@ -14,6 +14,10 @@ an interruption). The fingerprint covers the training images and labels, the tea
 teacher TTA, the augmentation ranges and the seed: a bank is never reused for other settings.
 View v depends only on (seed, v), so a bank of K views is the first K views of a larger one and
 asking for more views later computes only the new ones.
+
+With a flip-averaged teacher (``--teacher-tta``: the mean over an image and its mirror) the
+mirror of a view has exactly the view's logits, so ``mirror=True`` (``--teacher-mirror``) also
+shows the student each view mirrored, half the time: 2K distinct inputs for the teacher work of K.
 """
 from __future__ import annotations
 
@@ -51,13 +55,14 @@ def bank_fingerprint(x_uint8: np.ndarray, labels: np.ndarray, teacher: OnnxTeach
 
 
 class TeacherBank:
-    """theta: float32 (N, K, 2, 3) warps; logits: float32 (N, K, C) teacher logits per view."""
+    """theta: float32 (N, K, 2, 3) warps; logits: float32 (N, K, C) teacher logits per view;
+    mirror: also draw each view's mirror image (valid only for a flip-averaged teacher)."""
 
-    def __init__(self, theta: np.ndarray, logits: np.ndarray):
+    def __init__(self, theta: np.ndarray, logits: np.ndarray, mirror: bool = False):
         if theta.shape[:2] != logits.shape[:2] or theta.shape[2:] != (2, 3):
             raise LiteferError(f"teacher bank shapes disagree: theta {theta.shape}, "
                                f"logits {logits.shape}")
-        self.theta, self.logits = theta, logits
+        self.theta, self.logits, self.mirror = theta, logits, mirror
 
     @property
     def views(self) -> int:
@@ -67,9 +72,13 @@ class TeacherBank:
               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Images ``x_uint8[idx]`` (uint8 (n, C, H, W), the rows the bank was built on) ->
         (float32 (n, C, H, W) inputs, each warped by one of its K views drawn from ``generator``;
-        float32 (n, C) teacher logits of exactly those views)."""
+        float32 (n, C) teacher logits of exactly those views; with ``mirror``, about half of them
+        mirrored, which negates the warp's x column)."""
         v = torch.randint(self.views, (len(idx),), generator=generator).numpy()
         theta = torch.from_numpy(self.theta[idx, v])
+        if self.mirror:  # drawn after v, so a bank without mirror keeps its draws
+            flip = torch.rand(len(idx), generator=generator) < 0.5
+            theta[flip, :, 0] *= -1.0
         x = warp(torch.from_numpy(normalize(x_uint8[idx], spec)), theta)
         return x, torch.from_numpy(self.logits[idx, v])
 
@@ -77,12 +86,16 @@ class TeacherBank:
 def load_or_build_bank(x_uint8: np.ndarray, labels: np.ndarray, spec: ModelSpec,
                        teacher: OnnxTeacher, augment: AugmentConfig, views: int, seed: int,
                        folder: str | Path, batch_size: int = 256,
-                       progress: bool = True) -> TeacherBank:
+                       progress: bool = True, mirror: bool = False) -> TeacherBank:
     """The bank of ``views`` views per row of ``x_uint8`` (uint8 (N, C, H, W), labels (N,)),
     read from ``folder/<fingerprint>/`` where present, else computed (view by view, each view's
-    warps drawn from a generator seeded by (seed, view)) and written there."""
+    warps drawn from a generator seeded by (seed, view)) and written there. ``mirror`` needs a
+    flip-averaged teacher (``teacher.tta``)."""
     if views < 1:
         raise LiteferError(f"a teacher bank needs at least one view, got {views}")
+    if mirror and not teacher.tta:
+        raise LiteferError("mirrored bank views need a flip-averaged teacher (--teacher-tta): "
+                           "only then does a mirror have the view's logits")
     out = Path(folder) / bank_fingerprint(x_uint8, labels, teacher, augment, seed)
     out.mkdir(parents=True, exist_ok=True)
     n, thetas, logits = len(x_uint8), [], []
@@ -107,4 +120,4 @@ def load_or_build_bank(x_uint8: np.ndarray, labels: np.ndarray, spec: ModelSpec,
                 thetas.append(z["theta"])
                 logits.append(z["logits"])
     return TeacherBank(np.stack(thetas, 1).astype(np.float32),
-                       np.stack(logits, 1).astype(np.float32))
+                       np.stack(logits, 1).astype(np.float32), mirror=mirror)
