@@ -252,7 +252,7 @@ def test_cli_distill_options_need_a_teacher(tmp_path, capsys):
 
 def test_stored_cv_results_keep_their_fingerprints():
     """The fold teacher (added in session 7), mixup (session 8) and the teacher bank's settings
-    (session 10) must not invalidate folds already computed by runs without them. Runs from before TrainConfig's earlier additions
+    (sessions 10 and 11) must not invalidate folds already computed by runs without them. Runs from before TrainConfig's earlier additions
     (distillation, ema) changed their hash then; they are skipped."""
     from dataclasses import fields
     from pathlib import Path
@@ -263,7 +263,8 @@ def test_stored_cv_results_keep_their_fingerprints():
     for report in sorted(root.glob("*/cv.json")):
         settings = json.loads(report.read_text())["settings"]
         stored = set(settings["train"])
-        if stored - current or current - stored - {"mixup", "teacher_views", "teacher_bank"}:
+        if stored - current or current - stored - {"mixup", "teacher_views", "teacher_bank",
+                                                      "teacher_mirror"}:
             continue
         cfg = CVConfig(**{**settings, "train": TrainConfig.from_dict(settings["train"])})
         fold = json.loads((report.parent / "folds" / "fold_00.json").read_text())

@@ -96,9 +96,9 @@ def test_card_command_reproduces_the_distillation_settings():
 
     cfg = TrainConfig(data="d.csv.gz", out="runs/kd", tag="fer2013", teachers=("a.onnx", "b.onnx"),
                       teacher_tta=True, distill=0.9, distill_temperature=2.0, threads=1,
-                      ema=0.999, teacher_views=8)
+                      ema=0.999, teacher_views=8, teacher_mirror=True)
     cmd = training_command(cfg)
-    assert "--ema 0.999" in cmd and "--teacher-views 8" in cmd
+    assert "--ema 0.999" in cmd and "--teacher-views 8" in cmd and "--teacher-mirror" in cmd
     assert "--teacher a.onnx --teacher b.onnx --teacher-tta --distill 0.9" in cmd
     assert "--threads 1" in cmd  # runs are bit-identical only at the same thread count
     args = build_parser().parse_args(shlex.split(cmd)[1:] + ["--out", "runs/kd"])
