@@ -1,11 +1,16 @@
 """The teacher bank (`litefer train --teacher-views K`): teacher outputs cached on fixed augmented
 views, consistent with the pixels the student sees, deterministic, resumable and extendable."""
+import json
+from dataclasses import asdict
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="teacher-bank tests need litefer[train] (torch)")
 
 from litefer.errors import LiteferError  # noqa: E402
+from litefer.optimize.export import sha256  # noqa: E402
 from litefer.runtime.classifier import Classifier  # noqa: E402
 from litefer.train.config import AugmentConfig, TrainConfig  # noqa: E402
 from litefer.train.cv import CVConfig  # noqa: E402
@@ -74,7 +79,12 @@ def test_a_bank_is_deterministic_resumes_and_grows_view_by_view(setup, tmp_path)
     (folder / "view_01.npz").unlink()  # an interrupted build
     grown = _bank(setup, tmp_path, views=3)
     assert (folder / "view_00.npz").stat().st_mtime_ns == first  # not recomputed
-    assert sorted(p.name for p in folder.iterdir()) == [f"view_0{v}.npz" for v in range(3)]
+    assert sorted(p.name for p in folder.iterdir()) == ["bank.json"] + [f"view_0{v}.npz" for v in range(3)]
+    manifest = json.loads((folder / "bank.json").read_text())  # a folder can be told apart
+    spec, x, _, teacher = setup
+    assert manifest["teachers"] == [{"file": Path(p).name, "sha256": sha256(p)} for p in teacher.paths]
+    assert manifest["tta"] is True and manifest["seed"] == 0 and manifest["images"] == list(x.shape)
+    assert manifest["augment"] == asdict(AugmentConfig())
     np.testing.assert_array_equal(grown.theta[:, :2], small.theta)
     np.testing.assert_allclose(grown.logits[:, :2], small.logits, atol=1e-6)
     other = _bank(setup, tmp_path / "elsewhere", views=3)

@@ -10,7 +10,7 @@ teacher's logits for exactly those pixels: teacher and student still agree on th
 (consistent teaching), the augmentation is only limited to K draws per image.
 
 A bank lives in ``folder/<fingerprint>/`` (one ``view_XX.npz`` per view, so building resumes after
-an interruption). The fingerprint covers the training images and labels, the teachers' bytes,
+an interruption, and ``bank.json`` naming the teachers, TTA, augmentation and seed). The fingerprint covers the training images and labels, the teachers' bytes,
 teacher TTA, the augmentation ranges and the seed: a bank is never reused for other settings.
 View v depends only on (seed, v), so a bank of K views is the first K views of a larger one and
 asking for more views later computes only the new ones.
@@ -52,6 +52,15 @@ def bank_fingerprint(x_uint8: np.ndarray, labels: np.ndarray, teacher: OnnxTeach
     h.update(json.dumps({"tta": teacher.tta, "augment": asdict(augment), "seed": seed},
                         sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+def bank_manifest(x_uint8: np.ndarray, teacher: OnnxTeacher, augment: AugmentConfig,
+                  seed: int) -> dict:
+    """The inputs a bank's fingerprint covers, readable (written as ``bank.json`` beside the
+    views): teacher file names and sha256, TTA, augmentation, seed and the image array's shape."""
+    return {"teachers": [{"file": Path(p).name, "sha256": sha256(p)} for p in teacher.paths],
+            "tta": teacher.tta, "augment": asdict(augment), "seed": seed,
+            "images": list(x_uint8.shape)}
 
 
 class TeacherBank:
@@ -98,6 +107,9 @@ def load_or_build_bank(x_uint8: np.ndarray, labels: np.ndarray, spec: ModelSpec,
                            "only then does a mirror have the view's logits")
     out = Path(folder) / bank_fingerprint(x_uint8, labels, teacher, augment, seed)
     out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "bank.json"
+    if not manifest.exists():  # what the fingerprint hides, so that a folder can be told apart
+        manifest.write_text(json.dumps(bank_manifest(x_uint8, teacher, augment, seed), indent=2))
     n, thetas, logits = len(x_uint8), [], []
     todo = [v for v in range(views) if not (out / f"view_{v:02d}.npz").exists()]
     with tqdm(total=len(todo) * n, desc=f"teacher bank ({views} views)", unit="img",
