@@ -10,8 +10,9 @@ teacher's logits for exactly those pixels: teacher and student still agree on th
 (consistent teaching), the augmentation is only limited to K draws per image.
 
 A bank lives in ``folder/<fingerprint>/`` (one ``view_XX.npz`` per view, so building resumes after
-an interruption, and ``bank.json`` naming the teachers, TTA, augmentation and seed). The fingerprint covers the training images and labels, the teachers' bytes,
-teacher TTA, the augmentation ranges and the seed: a bank is never reused for other settings.
+an interruption, and ``bank.json`` naming the teachers, TTA, augmentation and seed). The
+fingerprint covers the training images and labels, the teachers' bytes, teacher TTA, the
+augmentation ranges and the seed: a bank is never reused for other settings.
 View v depends only on (seed, v), so a bank of K views is the first K views of a larger one and
 asking for more views later computes only the new ones.
 
