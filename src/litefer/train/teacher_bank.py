@@ -40,28 +40,35 @@ from .config import AugmentConfig
 from .distill import OnnxTeacher
 
 
+def bank_manifest(x_uint8: np.ndarray, teacher: OnnxTeacher, augment: AugmentConfig,
+                  seed: int) -> dict:
+    """What a bank's views depend on besides the pixels and labels, readable (written as
+    ``bank.json`` beside the views): teacher file names and sha256, TTA, augmentation, seed and
+    the image array's shape."""
+    return {"teachers": [{"file": Path(p).name, "sha256": sha256(p)} for p in teacher.paths],
+            "tta": teacher.tta, "augment": asdict(augment), "seed": seed,
+            "images": list(x_uint8.shape)}
+
+
 def bank_fingerprint(x_uint8: np.ndarray, labels: np.ndarray, teacher: OnnxTeacher,
                      augment: AugmentConfig, seed: int) -> str:
     """16 hex digits that change with any input of a view (images, labels, teacher files and
     TTA, augmentation, seed)."""
+    return _fingerprint(x_uint8, labels, bank_manifest(x_uint8, teacher, augment, seed))
+
+
+def _fingerprint(x_uint8: np.ndarray, labels: np.ndarray, manifest: dict) -> str:
+    """The fingerprint from a manifest already made; its bytes match the scheme of 13755b3, so
+    banks built since then are still found."""
     h = hashlib.sha256()
     for a in (np.ascontiguousarray(x_uint8), np.ascontiguousarray(labels)):
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
-    for path in teacher.paths:
-        h.update(sha256(path).encode())
-    h.update(json.dumps({"tta": teacher.tta, "augment": asdict(augment), "seed": seed},
+    for t in manifest["teachers"]:
+        h.update(t["sha256"].encode())
+    h.update(json.dumps({k: manifest[k] for k in ("tta", "augment", "seed")},
                         sort_keys=True).encode())
     return h.hexdigest()[:16]
-
-
-def bank_manifest(x_uint8: np.ndarray, teacher: OnnxTeacher, augment: AugmentConfig,
-                  seed: int) -> dict:
-    """The inputs a bank's fingerprint covers, readable (written as ``bank.json`` beside the
-    views): teacher file names and sha256, TTA, augmentation, seed and the image array's shape."""
-    return {"teachers": [{"file": Path(p).name, "sha256": sha256(p)} for p in teacher.paths],
-            "tta": teacher.tta, "augment": asdict(augment), "seed": seed,
-            "images": list(x_uint8.shape)}
 
 
 class TeacherBank:
@@ -106,11 +113,11 @@ def load_or_build_bank(x_uint8: np.ndarray, labels: np.ndarray, spec: ModelSpec,
     if mirror and not teacher.tta:
         raise LiteferError("mirrored bank views need a flip-averaged teacher (--teacher-tta): "
                            "only then does a mirror have the view's logits")
-    out = Path(folder) / bank_fingerprint(x_uint8, labels, teacher, augment, seed)
+    manifest = bank_manifest(x_uint8, teacher, augment, seed)  # hashes the teachers once
+    out = Path(folder) / _fingerprint(x_uint8, labels, manifest)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = out / "bank.json"
-    if not manifest.exists():  # what the fingerprint hides, so that a folder can be told apart
-        manifest.write_text(json.dumps(bank_manifest(x_uint8, teacher, augment, seed), indent=2))
+    if not (out / "bank.json").exists():  # what the fingerprint hides, so a folder can be told apart
+        (out / "bank.json").write_text(json.dumps(manifest, indent=2))
     n, thetas, logits = len(x_uint8), [], []
     todo = [v for v in range(views) if not (out / f"view_{v:02d}.npz").exists()]
     with tqdm(total=len(todo) * n, desc=f"teacher bank ({views} views)", unit="img",
