@@ -9,6 +9,11 @@ class InvalidImageError(LiteferError, ValueError):
     """An input could not be decoded or is not an image litefer can use."""
 
 
+class InvalidInputError(LiteferError, ValueError):
+    """An argument other than an image is unusable (a box, a size, a count); the message says
+    what is allowed."""
+
+
 class DatasetError(LiteferError, ValueError):
     """A dataset file or folder is malformed; the message names the file (and line)."""
 
