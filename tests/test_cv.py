@@ -93,12 +93,14 @@ def _write_ckplus(root, fs: FaceSet):
     return root
 
 
-def test_cli_cv_json_has_the_documented_keys_and_a_confusion_plot(tmp_path, capsys):
+def test_cli_cv_json_has_the_documented_keys_and_a_confusion_plot(tmp_path, capsys, monkeypatch):
+    """Without --out the run is written under runs/cv/MODEL of the working directory."""
     data = _write_ckplus(tmp_path / "ck", _subject_set(9, 7))
     assert len(load_ckplus48(data)) == 63
-    out = tmp_path / "cv"
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "cv" / "nano_b"
     code = main(["cv", "--model", "nano_b", "--data", str(data), "--folds", "3", "--epochs", "1",
-                 "--threads", "1", "--json", "--out", str(out)])
+                 "--threads", "1", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("mean_accuracy", "std_accuracy", "folds", "pooled", "init_from"):
@@ -250,27 +252,23 @@ def test_cli_distill_options_need_a_teacher(tmp_path, capsys):
     assert "save-models" in capsys.readouterr().err
 
 
-def test_stored_cv_results_keep_their_fingerprints():
-    """The fold teacher (added in session 7), mixup (session 8) and the teacher bank's settings
-    (sessions 10 and 11) must not invalidate folds already computed by runs without them. Runs from before TrainConfig's earlier additions
-    (distillation, ema) changed their hash then; they are skipped."""
-    from dataclasses import fields
+def test_recorded_cv_settings_keep_their_fingerprints():
+    """Settings added to TrainConfig / CVConfig after folds were cached (fold teachers, mixup, the
+    teacher bank's fields) must not change the hash of folds computed without them, or a resumed
+    run would recompute every fold. tests/data/cv_fingerprints.json holds the settings and fold
+    fingerprint of five recorded CK+ runs (plain, fold teacher, mixup, weight average, teacher
+    from another seed), copied from their cv.json / folds/fold_00.json."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "results" / "cv"
-    current = {f.name for f in fields(TrainConfig)}
-    checked = 0
-    for report in sorted(root.glob("*/cv.json")):
-        settings = json.loads(report.read_text())["settings"]
-        stored = set(settings["train"])
-        if stored - current or current - stored - {"mixup", "teacher_views", "teacher_bank",
-                                                      "teacher_mirror"}:
-            continue
+    records = json.loads((Path(__file__).parent / "data" / "cv_fingerprints.json").read_text())
+    assert len(records) == 5
+    for record in records:
+        settings = record["settings"]
         cfg = CVConfig(**{**settings, "train": TrainConfig.from_dict(settings["train"])})
-        fold = json.loads((report.parent / "folds" / "fold_00.json").read_text())
-        assert cfg.fingerprint() == fold["fingerprint"], report
-        checked += 1
-    assert checked >= 1
+        assert cfg.fingerprint() == record["fingerprint"], record["run"]
+    changed = CVConfig(**{**records[0]["settings"], "folds": 5,
+                          "train": TrainConfig.from_dict(records[0]["settings"]["train"])})
+    assert changed.fingerprint() != records[0]["fingerprint"]
 
 
 def test_two_fold_teachers_average_their_log_probabilities(tmp_path):

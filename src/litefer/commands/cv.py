@@ -59,7 +59,7 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None,
-                   help="output folder (default results/cv/MODEL, or MODEL.init when --init-from)")
+                   help="output folder (default runs/cv/MODEL, or runs/cv/MODEL.init with --init-from)")
     p.add_argument("--no-resume", action="store_true", help="recompute folds already on disk")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(run=run)
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             raise LiteferError(f"--teacher-cv {folder}: no folds/ folder there (run the "
                                "teacher's `litefer cv` with --save-models and --out)")
     fs = load_dataset(args.data)
-    out = Path(args.out or f"results/cv/{args.model}{'.init' if args.init_from else ''}")
+    out = Path(args.out or f"runs/cv/{args.model}{'.init' if args.init_from else ''}")
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     report = run_cv(cfg, fs, out, resume=not args.no_resume, log=log,

@@ -46,9 +46,9 @@ from .engine import (_class_weights, _schedule, batch_loss, batch_tensor, faces_
 from .mixup import mixup_batch
 
 
-# Settings added after folds had been cached (session 7: fold teachers; session 8: mixup; session
-# 10: teacher_views, which CV refuses; session 11: teacher_mirror, which needs teacher_views), as
-# paths into asdict(CVConfig); while off they are not hashed, so those folds keep their fingerprint.
+# Settings added after folds had been cached (fold teachers, mixup, teacher_views, which CV
+# refuses, and teacher_mirror, which needs teacher_views), as paths into asdict(CVConfig); while
+# off they are not hashed, so folds computed without them keep their fingerprint.
 _ADDED_LATER = (("teacher_cv",), ("train", "mixup"), ("train", "teacher_views"),
                 ("train", "teacher_mirror"))
 
