@@ -2,6 +2,7 @@
 
 FER2013 order is the reference 7-class space: angry, disgust, fear, happy, sad, surprise, neutral.
 CK+ replaces neutral with contempt; its folder names (anger, sadness, ...) are mapped explicitly.
+Cross-data-set scoring (a FER2013 model on CK+48 or muxspace) uses the tables written out below.
 """
 from __future__ import annotations
 
@@ -59,3 +60,27 @@ LABEL_SPACES = {s.name: s for s in (FER2013, CKPLUS)}
 def mapping(src: LabelSpace, dst: LabelSpace) -> dict[int, int]:
     """Index map for the classes ``src`` and ``dst`` share; classes absent from ``dst`` are left out."""
     return {i: dst.classes.index(c) for i, c in enumerate(src.classes) if c in dst.classes}
+
+
+# CK+48 scored as a cross-data-set by a FER2013 model: folder name -> FER2013 class. contempt has
+# no FER2013 class and is left out; the model's argmax runs over all of its outputs, so an answer
+# of neutral (which CK+ never holds) counts as wrong.
+CKPLUS48_TO_FER2013 = {
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happy",
+    "sadness": "sad",
+    "surprise": "surprise",
+}
+CKPLUS48_LEFT_OUT = ("contempt",)
+
+# muxspace labels already use FER2013 names; contempt (8 train / 1 test images) is left out.
+MUXSPACE_LABELS = FER2013.classes + ("contempt",)
+MUXSPACE_LEFT_OUT = ("contempt",)
+# Balanced accuracy on muxspace `test` averages recall over the classes with >= 19 test images.
+MUXSPACE_BALANCED = ("angry", "disgust", "happy", "sad", "surprise", "neutral")
+
+# FER2013 `Training` images per class in FER2013 order (shared/data/README.md; checked against the
+# CSV by a data test): the default label prior for prior correction of FER2013-trained models.
+FER2013_TRAINING_COUNTS = (3995, 436, 4097, 7215, 4830, 3171, 4965)

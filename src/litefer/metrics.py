@@ -1,4 +1,6 @@
-"""Classification metrics (numpy only): accuracy, per-class P/R/F1, confusion matrix, ECE."""
+"""Classification metrics (numpy only): accuracy, balanced accuracy, per-class P/R/F1, confusion
+matrix, ECE; and the one rule that turns a model's raw output into probabilities (temperature and
+prior correction), shared by the runtime Classifier and `litefer eval`."""
 from __future__ import annotations
 
 import numpy as np
@@ -57,3 +59,50 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def balanced_accuracy(y_true, y_pred, classes) -> float:
+    """Mean recall over ``classes`` (label indices); a class without samples raises ValueError."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    recalls = []
+    for c in classes:
+        mask = y_true == c
+        if not mask.any():
+            raise ValueError(f"class {c} has no samples: balanced accuracy over it is undefined")
+        recalls.append(float((y_pred[mask] == c).mean()))
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def adjust_logits(logits: np.ndarray, prior, tau: float) -> np.ndarray:
+    """Prior correction (post-hoc logit adjustment): ``logits - tau * log(prior)``.
+
+    logits: (..., K) log-probabilities up to a constant per row; prior: K positive values in label
+    order (normalised here; a uniform prior changes no argmax and no softmax); tau >= 0. An empty
+    prior or tau == 0 returns ``logits`` itself. Raises ValueError for a prior of the wrong length
+    or with a value <= 0.
+    """
+    if tau == 0 or prior is None or len(prior) == 0:
+        return logits
+    p = np.asarray(prior, np.float64)
+    if p.shape != (logits.shape[-1],) or (p <= 0).any():
+        raise ValueError(f"prior needs {logits.shape[-1]} positive values, got {p.tolist()}")
+    return logits - tau * np.log(p / p.sum())
+
+
+def proba_from_output(out: np.ndarray, spec, tau: float | None = None) -> np.ndarray:
+    """Raw model output (N, K) -> float32 probabilities (N, K), the runtime's rule.
+
+    ``spec.output == "logits"``: softmax(adjust_logits(out / spec.temperature, spec.prior, tau));
+    ``"probs"``: the same on log(out) without temperature. tau: None uses ``spec.prior_tau``; a
+    value overrides it (with ``spec.prior``). Without a correction the result is exactly what the
+    runtime returned before priors existed (probs are passed through unchanged).
+    """
+    tau = spec.prior_tau if tau is None else float(tau)
+    corrected = tau != 0 and len(spec.prior) > 0
+    if spec.output == "probs":
+        if not corrected:
+            return out.astype(np.float32)
+        z = np.log(np.clip(out.astype(np.float64), 1e-30, None))
+        return softmax(adjust_logits(z, spec.prior, tau)).astype(np.float32)
+    z = out.astype(np.float64) / spec.temperature
+    return softmax(adjust_logits(z, spec.prior, tau)).astype(np.float32)

@@ -15,7 +15,11 @@ class ModelSpec:
     mean/std: per-channel, applied as (x/255 - mean) / std; labels: class names in output order;
     align: "eyes" (similarity warp from eye centres) or "none" (crop the box);
     temperature: logits are divided by it before softmax (1.0 = uncalibrated);
-    output: "logits" or "probs" (what the ONNX graph returns).
+    output: "logits" or "probs" (what the ONNX graph returns);
+    prior: the training label prior in label order (one positive value per label; empty = none);
+    prior_tau: strength of the prior correction the runtime applies (0 = none): class scores
+    become log-probabilities minus ``prior_tau * log(prior)`` (see litefer.metrics.adjust_logits).
+    Metadata written before these two fields existed reads back as no correction.
     """
 
     name: str
@@ -30,6 +34,8 @@ class ModelSpec:
     output: str = "logits"
     seq_len: int = 0
     hidden_size: int = 0
+    prior: tuple[float, ...] = ()
+    prior_tau: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -41,6 +47,13 @@ class ModelSpec:
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        object.__setattr__(self, "prior", tuple(float(v) for v in self.prior))
+        object.__setattr__(self, "prior_tau", float(self.prior_tau))
+        if self.prior and (len(self.prior) != len(self.labels) or min(self.prior) <= 0):
+            raise ValueError(f"prior needs one positive value per label ({len(self.labels)}), "
+                             f"got {self.prior}")
+        if self.prior_tau < 0:
+            raise ValueError(f"prior_tau must be >= 0, got {self.prior_tau}")
 
     def with_(self, **changes) -> "ModelSpec":
         """A copy with some fields changed."""

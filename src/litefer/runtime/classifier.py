@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import LiteferError
-from ..metrics import softmax
+from ..errors import InvalidImageError, LiteferError
+from ..metrics import proba_from_output
 from ..preprocess import to_input
 from ..spec import ModelSpec
 from .weights import resolve_weights
@@ -31,6 +31,20 @@ def create_session(path: Path, threads: int = 0, providers: Sequence[str] | None
     preferred = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
     return ort.InferenceSession(str(path), opts, providers=list(providers or preferred
                                                                 + ["CPUExecutionProvider"]))
+
+
+def check_crops(crops: Sequence[np.ndarray] | np.ndarray, spec: ModelSpec) -> None:
+    """Raise InvalidImageError, naming the crop, unless every crop is a non-empty (H, W) or
+    (H, W, 1|3) array (a uint8 (N, C, H, W) batch at the spec's size passes as one)."""
+    if isinstance(crops, np.ndarray) and crops.ndim == 4 and crops.shape[1:] == (
+            spec.channels, *spec.input_size):
+        return
+    for i, crop in enumerate(crops):
+        shape = getattr(crop, "shape", None)
+        if shape is None or len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (
+                1, 3)) or 0 in shape[:2]:
+            raise InvalidImageError(f"crop {i} has shape {shape}: each crop must be a non-empty "
+                                    "(H, W) grey or (H, W, 3) RGB uint8 array")
 
 
 class Classifier:
@@ -63,19 +77,20 @@ class Classifier:
 
     def predict_proba(self, crops: Sequence[np.ndarray] | np.ndarray, tta: bool = False
                       ) -> np.ndarray:
-        """Crops -> float32 (N, K) probabilities (temperature from the spec applied), one call.
+        """Crops -> float32 (N, K) probabilities (temperature and the spec's prior correction
+        applied by litefer.metrics.proba_from_output), one call.
 
-        tta: also classify the mirrored crops and average the logits.
+        tta: also classify the mirrored crops and average the logits. Raises InvalidImageError
+        for a crop that is not a non-empty (H, W) or (H, W, 1|3) array.
         """
+        check_crops(crops, self.spec)
         x = to_input(crops, self.spec)
         if len(x) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         out = self.run(x)
         if tta:
             out = (out + self.run(np.ascontiguousarray(x[..., ::-1]))) / 2
-        if self.spec.output == "probs":
-            return out.astype(np.float32)
-        return softmax(out.astype(np.float64), self.spec.temperature).astype(np.float32)
+        return proba_from_output(out, self.spec)
 
     def predict(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[str]:
         """Crops -> arg-max label per crop."""
