@@ -18,13 +18,16 @@ def create_session(path: Path, threads: int = 0, providers: Sequence[str] | None
                    optimized_path: Path | None = None) -> ort.InferenceSession:
     """An InferenceSession on the best available provider (CPU unless CUDA/TensorRT are present).
 
-    threads: intra-op threads (0 = ONNX Runtime's choice); optimized_path: also save the
-    optimised graph there.
+    threads: intra-op threads (0 = ONNX Runtime's choice); with more than one, the pool's
+    threads sleep instead of spin-waiting between calls (spinning threads collapse the pipeline
+    when other programs hold the cores); optimized_path: also save the optimised graph there.
     """
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if threads != 1:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimized_path is not None:
         opts.optimized_model_filepath = str(optimized_path)
     available = ort.get_available_providers()
