@@ -4,23 +4,28 @@ Each request is admitted (or refused with :class:`Overloaded` when ``threads + q
 already in flight), then runs in a dedicated thread pool so the event loop stays responsive.
 A request that outlives its deadline is answered with :class:`TimedOut`, but it keeps its place
 until its thread is done, so timeouts cannot pile up unbounded work; work still waiting when
-its deadline passes is skipped. Detectors are not thread-safe, so each thread has its own;
-the ONNX Runtime session is shared (its ``run`` is thread-safe).
+its deadline passes is skipped, and whatever that late work raises is consumed (logged only when
+it is not a typed error), never left for asyncio to report. Detectors are not thread-safe, so
+each thread has its own; the ONNX Runtime session is shared (its ``run`` is thread-safe).
 """
 from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import LiteferError
 from ..io import read_image
 from ..pipeline import FaceFilter, Recognizer, framing_for
 from ..types import Result
 from .config import ServiceConfig
+
+logger = logging.getLogger("litefer.service")
 
 
 class Overloaded(Exception):
@@ -48,8 +53,8 @@ class Options:
 class Ticket:
     """One admitted request; releases its place once, when its work is done or never started."""
 
-    def __init__(self, engine: "Engine", timeout_s: float):
-        self.engine, self.deadline = engine, time.monotonic() + timeout_s
+    def __init__(self, engine: "Engine", deadline: float):
+        self.engine, self.deadline = engine, deadline
         self.future: asyncio.Future | None = None
         self._released = False
 
@@ -91,12 +96,18 @@ class Engine:
                              f"{', '.join(self.allowed)}")
         return Options(name, float(min_face), int(top_k))
 
-    def admit(self) -> Ticket:
-        """A place for one request, or Overloaded when ``threads + queue`` are in flight."""
+    def refuse_if_full(self) -> None:
+        """Raise Overloaded when ``threads + queue`` requests are in flight."""
         if self.in_flight >= self.config.capacity:
             raise Overloaded(f"server busy: {self.in_flight} requests in progress; retry shortly")
+
+    def admit(self, deadline: float | None = None) -> Ticket:
+        """A place for one request, or Overloaded when ``threads + queue`` are in flight.
+        deadline: time.monotonic() by which to answer (default: timeout_s from now)."""
+        self.refuse_if_full()
         self.in_flight += 1
-        return Ticket(self, self.config.timeout_s)
+        return Ticket(self, time.monotonic() + self.config.timeout_s if deadline is None
+                      else deadline)
 
     async def run(self, ticket: Ticket, fn: Callable, *args):
         """fn(*args) on an inference thread within the ticket's deadline (TimedOut otherwise)."""
@@ -113,6 +124,7 @@ class Engine:
         try:
             return await asyncio.wait_for(asyncio.shield(future), ticket.remaining())
         except asyncio.TimeoutError:
+            future.add_done_callback(_consume_late)  # nobody awaits it after the 504
             raise TimedOut(f"analysis did not finish within {self.config.timeout_s:g} s",
                            future) from None
 
@@ -172,3 +184,13 @@ class Engine:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
+
+def _consume_late(future: asyncio.Future) -> None:
+    """Retrieve the outcome of work whose request already timed out: asyncio.shield drops its
+    own callback when the waiter is cancelled, so an exception left here would be reported as
+    "Future exception was never retrieved". Typed errors are expected; anything else is a bug
+    and is logged with its traceback, as the generic 500 handler would have."""
+    exc = None if future.cancelled() else future.exception()
+    if exc is not None and not isinstance(exc, (TimedOut, LiteferError)):
+        logger.error("analysis failed after its request had timed out",
+                     exc_info=(type(exc), exc, exc.__traceback__))

@@ -3,6 +3,7 @@ memory (within the size limit); no request value is used as a file path."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path, PurePath
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -74,12 +75,14 @@ async def analyze(request: Request,
         opts = engine.options(detector, min_face, top_k)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with engine.admit() as ticket:  # Overloaded -> 429 before the body is read
-        try:
-            data, source = await asyncio.wait_for(read_image_body(request), ticket.remaining())
-        except asyncio.TimeoutError:
-            raise HTTPException(408, "the request body did not arrive in time") from None
-        check_image_header(data, engine.config.max_image_pixels)
+    deadline = time.monotonic() + engine.config.timeout_s
+    engine.refuse_if_full()  # 429 before a busy server reads the body
+    try:  # the body arrives before a place is taken: a client that stalls holds none (408)
+        data, source = await asyncio.wait_for(read_image_body(request), engine.config.timeout_s)
+    except asyncio.TimeoutError:
+        raise HTTPException(408, "the request body did not arrive in time") from None
+    check_image_header(data, engine.config.max_image_pixels)
+    with engine.admit(deadline) as ticket:
         result = await engine.run(ticket, engine.analyze, data, source, opts)
     return JSONResponse(result.to_dict())
 

@@ -5,8 +5,10 @@ Latest frame wins: frames that arrive while one is being analysed replace each o
 client that sends faster than the server keeps up sees fresh results, not a growing backlog;
 ``frame`` in each answer is the index of the frame received (gaps are dropped frames).
 Authentication (when the server has a key): ``X-API-Key`` / ``Authorization: Bearer`` on the
-handshake, or a first text message ``{"api_key": "KEY"}`` (what browsers can do). Close codes:
-1008 wrong key or bad option, 1013 too many streams.
+handshake, or a first text message ``{"api_key": "KEY"}`` within AUTH_WAIT_S (what browsers can
+do). A stream place is taken only once the client is authenticated, so connections that never
+send the key cannot lock out one that does. Close codes: 1008 wrong or missing key or bad
+option, 1013 too many streams.
 """
 from __future__ import annotations
 
@@ -54,12 +56,15 @@ async def stream(ws: WebSocket, detector: str | None = None, min_face: float = 0
                  top_k: int = 0):
     engine: Engine = ws.app.state.engine
     await ws.accept()
+    try:
+        if not await _authorized(ws, engine.config.api_key):
+            return await ws.close(1008, "missing or wrong API key")
+    except WebSocketDisconnect:
+        return
     if engine.streams >= engine.config.max_streams:
         return await ws.close(1013, f"too many streams (limit {engine.config.max_streams})")
     engine.streams += 1
     try:
-        if not await _authorized(ws, engine.config.api_key):
-            return await ws.close(1008, "missing or wrong API key")
         try:
             opts = engine.options(detector, min_face, min(max(0, top_k), engine.config.max_top_k))
         except ValueError as exc:
