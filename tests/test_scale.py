@@ -63,6 +63,75 @@ def test_single_machine_options_are_refused_with_engine_ray(tmp_path, capsys, fl
     assert "not available with --engine ray" in capsys.readouterr().err
 
 
+class SquareDetector:
+    """Faces = the bright squares of a frame: what it finds depends on the frame alone, as on a
+    worker analysing a range of a video."""
+    name = "squares"
+
+    def detect(self, image):
+        from litefer.types import Detection
+
+        n, _, stats, _ = cv2.connectedComponentsWithStats((image[..., 0] > 200).astype(np.uint8))
+        return [Detection((float(x), float(y), float(x + w), float(y + h)), 0.9)
+                for x, y, w, h, _ in stats[1:n]]
+
+
+def square_frames(n: int):
+    """Frame i: one textured square moving right; a second one from frame 5 on."""
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        img = np.full((160, 240, 3), 60, np.uint8)
+        spots = [(10 + 6 * i, 40)] + ([(150, 20 + 3 * i)] if i >= 5 else [])
+        for x, y in spots:
+            img[y:y + 50, x:x + 50] = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+            img[y:y + 50, x:x + 50, 0] = rng.integers(201, 256, (50, 50), dtype=np.uint8)
+        yield i, i / 12.5, img
+
+
+def test_stitched_ranges_give_the_stream_records_without_ray():
+    from litefer.pipeline import Recognizer
+    from litefer.scale.stitch import VideoStitcher
+    from litefer.video import EmaSmoother
+
+    rec = Recognizer(detector=SquareDetector(), min_confidence=0.3)
+    single = [r.to_dict() for r in rec.stream(square_frames(10), source="v.avi",
+                                              temporal=EmaSmoother(0.3))]
+    per_frame = []  # what workers send: Recognizer.analyze per frame, no tracking
+    for index, t, img in square_frames(10):
+        res = rec.analyze(img, source="v.avi")
+        res.frame, res.time_s = index, t
+        per_frame.append(json.dumps(res.to_dict()))
+    stitcher = VideoStitcher("v.avi", 10, EmaSmoother(0.3), rec.min_confidence)
+    lines = []
+    for start, stop in ((0, 4), (4, 8), (8, 10)):
+        lines += stitcher.add_range(start, stop, stop == 10, per_frame[start:stop],
+                                    {"read": stop - start, "error": None})
+    stitched = [json.loads(line) for line in lines]
+    assert stripped(stitched) == stripped(single) and not stitcher.failed
+    assert [len(r["faces"]) for r in stitched] == [1] * 5 + [2] * 5
+    assert {f["track_id"] for r in stitched for f in r["faces"]} == {1, 2}
+
+
+def test_a_range_cut_short_ends_the_video_with_a_full_error_record():
+    from litefer.scale.stitch import VideoStitcher
+    from litefer.types import Result
+    from litefer.video import NoSmoothing
+
+    frames = [json.dumps(Result("v.avi", frame=i, time_s=i / 10, width=320, height=240,
+                                timings_ms={"decode": 1.0}).to_dict()) for i in range(6)]
+    stitcher = VideoStitcher("v.avi", 20, NoSmoothing(), 0.0)
+    assert len(stitcher.add_range(0, 4, False, frames[:4], {"read": 4, "error": None})) == 4
+    out = [json.loads(x) for x in stitcher.add_range(4, 8, False, frames[4:],
+                                                     {"read": 2, "error": None, "fps": 10.0})]
+    end = out[-1]
+    assert [r["frame"] for r in out] == [4, 5, 6] and stitcher.failed and stitcher.ended
+    assert "video ended after 6 of the 20 frames" in end["error"]
+    assert set(end) == set(out[0]) and end["timings_ms"] == {} and end["faces"] == []
+    assert (end["width"], end["height"]) == (320, 240)
+    assert end["time"] == pytest.approx(0.6)
+    assert stitcher.add_range(8, 12, False, [], {"read": 0, "error": None}) == []
+
+
 def test_inputs_from_folder_glob_and_manifest_and_their_units(tmp_path):
     (tmp_path / "d" / "sub").mkdir(parents=True)
     for name in ("d/b.jpg", "d/a.png", "d/sub/c.JPG", "d/v.mp4", "d/.hidden.jpg", "d/notes.txt"):
@@ -363,7 +432,7 @@ def test_videos_split_into_ranges_give_the_single_process_records(cluster, video
     assert report.units == 3 + 5  # cut.avi: 0-6, 7-13, 14-19; two.mp4: 0-6, ..., 28-29
     records = jsonl(ranged)
     cut = [r for r in records if r["source"].endswith("cut.avi")]
-    assert [r["frame"] for r in cut] == list(range(10)) + [9] and "truncated" in cut[-1]["error"]
+    assert [r["frame"] for r in cut] == list(range(11)) and "truncated" in cut[-1]["error"]
     two = [r for r in records if r["source"].endswith("two.mp4")]
     assert [r["frame"] for r in two] == list(range(30))
     ids = {f["track_id"] for r in two for f in r["faces"]}

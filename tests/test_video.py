@@ -247,6 +247,34 @@ def test_analyze_video_with_temporal_and_detect_every_writes_timelines(face_vide
         assert (out / "clip.track1.png").is_file()
 
 
+def test_a_truncated_video_ends_with_a_full_error_record_at_the_first_frame_not_read(
+        face_video, tmp_path, capsys):
+    cut = tmp_path / "cut.avi"
+    data = face_video.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["analyze", str(cut)]) == 1
+    recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    *frames, end = recs
+    assert 0 < len(frames) < 16 and all(r["error"] is None for r in frames)
+    assert [r["frame"] for r in frames] == list(range(len(frames)))
+    assert set(end) == set(frames[-1]) and "truncated" in end["error"]
+    assert end["frame"] == len(frames) and end["faces"] == [] and end["timings_ms"] == {}
+    assert (end["width"], end["height"]) == (480, 360)
+    assert end["time"] == pytest.approx(frames[-1]["time"] + 1 / 12.0)
+
+
+def test_skipped_detection_frames_go_through_recognizer_classify(rec, monkeypatch):
+    calls = []
+    classify = Recognizer.classify
+    monkeypatch.setattr(Recognizer, "classify",
+                        lambda self, *a, **k: calls.append(len(a[1])) or classify(self, *a, **k))
+    rec.detector.calls = 0
+    results = list(rec.stream(frames(6), detect_every=3))
+    assert calls == [1, 1, 1, 1]  # frames 1, 2, 4, 5: the tracked face at its predicted box
+    assert [r.faces[0].track_id for r in results] == [1] * 6
+    assert ["predict" in r.timings_ms for r in results] == [i % 3 != 0 for i in range(6)]
+
+
 def test_analyze_gru_uses_the_shipped_step_model_and_names_unknown_ones(face_video, capsys):
     assert main(["analyze", str(face_video), "--temporal", "gru", "--max-frames", "4"]) == 0
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -1,32 +1,54 @@
-"""Recognizer: the only orchestrator — detect -> align -> classify (one batched call) -> Result."""
+"""Recognizer: the only orchestrator — detect -> align -> classify (one batched call) -> Result.
+
+Still images (``analyze``, ``analyze_batch``), video (``stream``, and ``classify`` for faces
+placed by a tracker), the service and the bulk engine all build their Results here; the label
+rule is ``litefer.types.decide`` and the per-frame tracking lives in ``litefer.video.stream``.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .types import Detection, Face, Result
+from .errors import InvalidInputError
+from .types import UNCERTAIN, Detection, Face, Result
 
-UNCERTAIN = "uncertain"
+__all__ = ["Recognizer", "FaceFilter", "UNCERTAIN", "framing_for"]
 
 
 @dataclass(frozen=True)
 class FaceFilter:
-    """min_face: shorter box side in source pixels; max_faces: keep the largest N (0 = all);
-    min_confidence: below it a face is labelled "uncertain" (probabilities are kept)."""
+    """min_face: shorter box side in source pixels (>= 0); max_faces: keep the largest N (0 =
+    all); min_confidence: below it a face is labelled "uncertain" (probabilities are kept).
+    Raises InvalidInputError for a negative min_face or max_faces."""
 
     min_face: float = 0.0
     max_faces: int = 0
     min_confidence: float = 0.0
+
+    def __post_init__(self):
+        if not self.min_face >= 0 or int(self.max_faces) != self.max_faces or self.max_faces < 0:
+            raise InvalidInputError(f"min_face must be >= 0 and max_faces a whole number >= 0 "
+                                    f"(0 = all), got {self.min_face} and {self.max_faces}")
 
     def select(self, dets: list[Detection]) -> list[Detection]:
         dets = [d for d in dets if min(d.width, d.height) >= self.min_face]
         if self.max_faces:
             dets = sorted(dets, key=lambda d: d.width * d.height, reverse=True)[: self.max_faces]
         return dets
+
+
+@dataclass
+class _Prepared:
+    """One image between align and classify: its Result so far, faces in decoded pixels."""
+
+    result: Result
+    dets: list[Detection] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+    scale: float = 1.0
 
 
 class Recognizer:
@@ -37,34 +59,56 @@ class Recognizer:
     or a detector object with ``detect(image_rgb) -> list[Detection]``; detect_size: longest side
     of the copy the named detector runs on (None: its default); align: similarity-warp from eye
     landmarks when the detector gives them (else a box crop); threads: classifier threads.
-    Images are RGB uint8 (H, W, 3) arrays, file paths or encoded bytes.
+    Images are RGB uint8 (H, W, 3) arrays (float arrays in 0..1 are converted; other floats are
+    refused, see litefer.inputs), file paths or encoded bytes.
     """
 
     def __init__(self, model: str | Path | None = None, detector="default", align: bool = True,
                  min_face: float = 0.0, max_faces: int = 0, min_confidence: float = 0.0,
                  threads: int = 1, detect_size: int | None = None):
-        from .detect import create_detector
         from .runtime import Classifier
 
-        self.classifier = Classifier(model, threads=threads)
-        self.spec = self.classifier.spec
-        if not align:
-            self.spec = self.spec.with_(align="none")
-        if isinstance(detector, str):
-            options = {} if detect_size is None else {"detect_size": detect_size}
-            detector = create_detector(detector, **options)
-        self.detector = detector
-        self.framing = framing_for(self.detector)
-        self.filter = FaceFilter(min_face, max_faces, min_confidence)
+        classifier = Classifier(model, threads=threads)
+        spec = classifier.spec if align else classifier.spec.with_(align="none")
+        self._bind(classifier, spec, _detector(detector, detect_size),
+                   FaceFilter(min_face, max_faces, min_confidence))
+
+    def _bind(self, classifier, spec, detector, face_filter: FaceFilter) -> "Recognizer":
+        self.classifier, self.spec, self.detector = classifier, spec, detector
+        self.framing = framing_for(detector)
+        self.filter = face_filter
+        return self
+
+    def with_options(self, *, detector=None, detect_size: int | None = None,
+                     min_face: float | None = None, max_faces: int | None = None,
+                     min_confidence: float | None = None) -> "Recognizer":
+        """A new Recognizer sharing this one's classifier session and spec (no model is loaded)
+        with the given choices replaced; None keeps the current one. detector: a backend name
+        (a new detector; detect_size applies to it) or a detector object; the crop framing
+        follows the detector. Raises InvalidInputError for negative min_face or max_faces."""
+        f = self.filter
+        face_filter = FaceFilter(f.min_face if min_face is None else min_face,
+                                 f.max_faces if max_faces is None else max_faces,
+                                 f.min_confidence if min_confidence is None else min_confidence)
+        det = self.detector if detector is None else _detector(detector, detect_size)
+        return Recognizer.__new__(Recognizer)._bind(self.classifier, self.spec, det, face_filter)
+
+    @property
+    def min_confidence(self) -> float:
+        """Below this probability a face's label is "uncertain"."""
+        return self.filter.min_confidence
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        """RGB uint8 (H, W, 3) -> the detector's faces (in its pixels) that pass the filter."""
         return self.filter.select(self.detector.detect(image))
 
     def analyze(self, image, boxes: Sequence[Sequence[float]] | None = None,
                 source: str | None = None) -> Result:
         """Every face in one image -> Result (faces sorted as the detector ranks them).
 
-        boxes: optional (x1, y1, x2, y2) boxes in source pixels that replace detection.
+        boxes: optional (x1, y1, x2, y2) boxes (or Detections) in source pixels that replace
+        detection; a box partly outside the image is clipped, and InvalidInputError is raised
+        for one that is not 4 finite numbers, inverted or wholly outside (litefer.inputs).
         """
         return self.analyze_batch([image], None if boxes is None else [boxes],
                                   None if source is None else [source])[0]
@@ -73,58 +117,69 @@ class Recognizer:
                       sources: Sequence[str] | None = None) -> list[Result]:
         """Several images -> one Result each; all their faces are classified in one ONNX call.
 
-        An input that cannot be decoded gives a Result with ``error`` set; the others go on.
+        images: anything ``analyze`` takes, DecodedImages (a TimedImage from
+        ``litefer.inputs.decode`` keeps its decode time) or a LiteferError handed in by a
+        reader that failed. An input that cannot be decoded gives a Result with ``error`` set;
+        the others go on. boxes, sources: one entry per image (InvalidInputError otherwise).
         """
-        prepared = [self._prepare(item, None if boxes is None else boxes[i],
-                                  sources[i] if sources else _name(item))
-                    for i, item in enumerate(images)]
-        crops = [c for _, _, _, cs in prepared for c in cs]
+        images = list(images)
+        for name, values in (("boxes", boxes), ("sources", sources)):
+            if values is not None and len(values) != len(images):
+                raise InvalidInputError(f"{name} has {len(values)} entries for {len(images)} "
+                                        "images: give one per image")
+        return self._finish([
+            self._prepare(item, sources[i] if sources else _name(item),
+                          None if boxes is None else boxes[i], "detect")
+            for i, item in enumerate(images)])
+
+    def classify(self, image, detections: Sequence[Detection], source: str | None = None
+                 ) -> Result:
+        """Align and classify given faces without running the detector (e.g. a tracker's
+        predicted boxes). detections: Detections in source pixels, checked and clipped as
+        ``analyze``'s boxes; their score and landmarks are kept. Timings: decode, align,
+        classify."""
+        return self._finish([self._prepare(image, source or _name(image), detections, None)])[0]
+
+    def _prepare(self, item, name: str, boxes, stage: str | None) -> _Prepared:
+        """Decode, detect (or check ``boxes``) and align one image."""
+        from .align import align_faces
+        from .errors import LiteferError
+        from .inputs import check_boxes, decode
+
+        if isinstance(item, LiteferError):  # a decode failure handed in by a bulk reader
+            return _Prepared(Result(name, error=str(item)))
+        try:
+            decoded = decode(item)
+        except LiteferError as exc:
+            return _Prepared(Result(name, error=str(exc)))
+        t1 = time.perf_counter()
+        scale = decoded.scale
+        if boxes is None:
+            dets = self.detect(decoded.image)
+        else:
+            dets = [_scaled(d, scale) for d in check_boxes(boxes, decoded.source_size)]
+        t2 = time.perf_counter()
+        crops = align_faces(decoded.image, dets, self.spec, fer=self.framing)
+        w, h = decoded.source_size
+        timings = {"decode": decoded.decode_ms, **({stage: (t2 - t1) * 1e3} if stage else {}),
+                   "align": (time.perf_counter() - t2) * 1e3}
+        return _Prepared(Result(name, width=w, height=h, timings_ms=timings), dets, crops, scale)
+
+    def _finish(self, prepared: list[_Prepared]) -> list[Result]:
+        """One classifier call for every crop, then the faces (in source pixels) of each."""
+        crops = [c for p in prepared for c in p.crops]
         t0 = time.perf_counter()
         probs = self.classifier.predict_proba(crops)
         per_face_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(crops))
-        results, row = [], 0
-        for res, dets, scale, cs in prepared:
-            res.faces = [self._face(d, probs[row + j], scale) for j, d in enumerate(dets)]
-            res.timings_ms["classify"] = per_face_ms * len(cs)
-            row += len(cs)
-            results.append(res)
-        return results
-
-    def _prepare(self, item, boxes, name: str):
-        """Decode, detect and align one image -> (Result without faces, dets, scale, crops)."""
-        from .align import align_faces
-        from .errors import LiteferError
-        from .io import DecodedImage, read_image
-
-        t0 = time.perf_counter()
-        if isinstance(item, LiteferError):  # a decode failure handed in by a bulk reader
-            return Result(name, error=str(item)), [], 1.0, []
-        try:
-            decoded = item if isinstance(item, DecodedImage) else read_image(item)
-        except LiteferError as exc:
-            return Result(name, error=str(exc)), [], 1.0, []
-        t1 = time.perf_counter()
-        image, scale = decoded.image, decoded.scale
-        if boxes is not None:
-            dets = [Detection(tuple(float(v) * scale for v in b[:4])) for b in boxes]
-        else:
-            dets = self.detect(image)
-        t2 = time.perf_counter()
-        crops = align_faces(image, dets, self.spec, fer=self.framing)
-        t3 = time.perf_counter()
-        w, h = decoded.source_size
-        res = Result(name, width=w, height=h, timings_ms={
-            "decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2) * 1e3})
-        return res, dets, scale, crops
-
-    def _face(self, det: Detection, probs: np.ndarray, scale: float) -> Face:
-        k = int(probs.argmax())
-        conf = float(probs[k])
-        label = self.spec.labels[k] if conf >= self.filter.min_confidence else UNCERTAIN
-        inv = 1.0 / scale
-        lms = None if det.landmarks is None else np.asarray(det.landmarks, np.float32) * inv
-        return Face(tuple(float(v) * inv for v in det.box), float(det.score), lms,
-                    self.spec.labels, probs, label, conf)
+        row = 0
+        for p in prepared:
+            inv = 1.0 / p.scale
+            p.result.faces = [Face.classified(_scaled(d, inv), self.spec.labels, probs[row + j],
+                                              self.min_confidence)
+                              for j, d in enumerate(p.dets)]
+            p.result.timings_ms["classify"] = per_face_ms * len(p.crops)
+            row += len(p.crops)
+        return [p.result for p in prepared]
 
     def stream(self, frames: Iterable[tuple[int, float, np.ndarray]], source: str = "<stream>",
                tracker=None, temporal=None, detect_every: int = 1) -> Iterator[Result]:
@@ -152,6 +207,22 @@ def framing_for(detector) -> str:
 
     name = getattr(detector, "name", "yunet")
     return name if name in FRAMINGS else "yunet"
+
+
+def _detector(detector, detect_size: int | None):
+    """A detector object from a backend name (created with detect_size) or the object given."""
+    if not isinstance(detector, str):
+        return detector
+    from .detect import create_detector
+
+    return create_detector(detector, **({} if detect_size is None else
+                                        {"detect_size": detect_size}))
+
+
+def _scaled(det: Detection, factor: float) -> Detection:
+    """det with box and landmarks multiplied by factor (source <-> decoded pixels)."""
+    lms = None if det.landmarks is None else np.asarray(det.landmarks, np.float32) * factor
+    return Detection(tuple(float(v) * factor for v in det.box), det.score, lms)
 
 
 def _name(item) -> str:

@@ -1,9 +1,25 @@
-"""Result types shared by the API, CLI, service and video path (numpy only, JSON via to_dict)."""
+"""Result types shared by the API, CLI, service and video path (numpy only, JSON via to_dict).
+
+The labelling rule lives here once: a face's label is the arg-max class of its probabilities,
+or UNCERTAIN when that class's probability is below the caller's ``min_confidence``
+(:func:`decide`). ``Result.from_dict`` inverts ``Result.to_dict`` exactly.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
+
+UNCERTAIN = "uncertain"
+
+
+def decide(probs: np.ndarray, labels: Sequence[str], min_confidence: float) -> tuple[str, float]:
+    """(label, confidence) for probabilities ``probs`` (K,) over ``labels``: the arg-max class
+    and its probability; the label is UNCERTAIN when that probability is below min_confidence."""
+    k = int(np.argmax(probs))
+    conf = float(probs[k])
+    return (labels[k] if conf >= min_confidence else UNCERTAIN), conf
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,24 @@ class Face:
     confidence: float
     track_id: int | None = None
 
+    @classmethod
+    def classified(cls, det: Detection, labels: Sequence[str], probs: np.ndarray,
+                   min_confidence: float, track_id: int | None = None) -> "Face":
+        """The face of ``det`` (box and landmarks in source pixels) with probabilities ``probs``
+        (K,) over ``labels``, labelled by :func:`decide`."""
+        label, conf = decide(probs, labels, min_confidence)
+        lms = None if det.landmarks is None else np.asarray(det.landmarks, np.float32)
+        return cls(tuple(float(v) for v in det.box), float(det.score), lms, tuple(labels),
+                   np.asarray(probs, np.float32), label, conf, track_id)
+
+    def relabelled(self, probs: np.ndarray, min_confidence: float,
+                   track_id: int | None = None) -> "Face":
+        """This face with new probabilities (K,) (e.g. a temporal model's), labelled again by
+        :func:`decide`, and ``track_id``."""
+        label, conf = decide(probs, self.labels, min_confidence)
+        return replace(self, probs=np.asarray(probs, np.float32), label=label, confidence=conf,
+                       track_id=track_id)
+
     def to_dict(self) -> dict:
         x1, y1, x2, y2 = (float(v) for v in self.box)
         return {
@@ -55,6 +89,17 @@ class Face:
             "probs": {k: float(p) for k, p in zip(self.labels, self.probs)},
             "track_id": self.track_id,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Face":
+        """Inverse of :meth:`to_dict`: probabilities and landmarks come back as float32 (the
+        library's dtype; JSON keeps their values exactly). Raises KeyError for a missing key."""
+        b, probs = d["box"], d["probs"]
+        lms = None if d["landmarks"] is None else np.asarray(d["landmarks"], np.float32)
+        return cls((float(b["x1"]), float(b["y1"]), float(b["x2"]), float(b["y2"])),
+                   float(d["score"]), lms, tuple(probs),
+                   np.asarray(list(probs.values()), np.float32), d["label"],
+                   float(d["confidence"]), d["track_id"])
 
 
 @dataclass
@@ -82,3 +127,12 @@ class Result:
             "error": self.error,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Result":
+        """Inverse of :meth:`to_dict`: ``Result.from_dict(r.to_dict()).to_dict() ==
+        r.to_dict()``, also after a trip through JSON. Every key to_dict writes is required
+        (KeyError names a missing one); timings come back as to_dict rounded them (0.001 ms)."""
+        return cls(d["source"], [Face.from_dict(f) for f in d["faces"]], d["frame"], d["time"],
+                   d["width"], d["height"], d["error"],
+                   {k: float(v) for k, v in d["timings_ms"].items()})

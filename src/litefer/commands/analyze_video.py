@@ -146,10 +146,11 @@ def _finish(sink, name: str, stream, live, last) -> int:
     if live.live and live.dropped:
         print(f"litefer analyze: {name}: {live.dropped} of {live.dropped + live.delivered} "
               "frames dropped to keep up with the live source", file=sys.stderr)
-    if stream.error:
-        frame = None if last is None else last.frame
-        sink.write(json.dumps({"source": name, "frame": frame, "faces": [],
-                               "error": stream.error}) + "\n")
+    if stream.error:  # the first frame not read: every frame is read when step is 1
+        from ..video.stream import stream_error
+
+        end = stream_error(name, stream.error, stream.frames_read * stream.step, stream.fps, last)
+        sink.write(json.dumps(end.to_dict()) + "\n")
     sink.flush()
     return 1 if stream.error else 0
 

@@ -5,7 +5,9 @@ units (dicts of numpy columns). Each output row is one record: ``unit``, ``pos``
 position in the unit), ``record`` (``json.dumps(Result.to_dict())``, exactly as the
 single-process path writes it), ``failed`` (the record has ``error`` set). A video range
 adds a last row with pos -1 and a status record ``{"read": frames read, "error": a frame that
-could not be decoded, or the file could not be opened, else null}``.
+could not be decoded, or the file could not be opened, else null, "fps": the container's frame
+rate, present when the range ended early}``. Images and frames go through the public
+Recognizer methods (``analyze_batch``, ``analyze``), as in one process.
 """
 from __future__ import annotations
 
@@ -97,16 +99,30 @@ class Analyzer:
                 rows.append((pos, json.dumps(res.to_dict()), False))
         except LiteferError as exc:  # an unreadable video is an error record, not a failed job
             status["error"] = str(exc)
+        if status["error"] or unit.stop is None or status["read"] < unit.stop - unit.start:
+            status["fps"] = _fps(unit.video.path, name)  # for the time of an end-of-video record
         rows.append((STATUS_POS, json.dumps(status), status["error"] is not None))
         return rows
 
 
 def _decode(item: Input):
-    """DecodedImage, or the error naming the source as listed (not the absolute path read)."""
+    """TimedImage (it keeps its decode time for the record), or the error naming the source as
+    listed (not the absolute path read)."""
     from ..errors import InvalidImageError, LiteferError
-    from ..io import read_image
+    from ..inputs import decode
 
     try:
-        return read_image(item.path)
+        return decode(item.path)
     except LiteferError as exc:
         return InvalidImageError(str(exc).replace(item.path, item.source, 1))
+
+
+def _fps(path: str, name: str) -> float:
+    """The video's declared frame rate (0.0 when unknown or the file cannot be opened)."""
+    from ..errors import InvalidImageError
+    from .video import probe
+
+    try:
+        return probe(path, name)[1]
+    except InvalidImageError:
+        return 0.0

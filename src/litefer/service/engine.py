@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..errors import LiteferError
 from ..io import read_image
-from ..pipeline import FaceFilter, Recognizer, framing_for
+from ..pipeline import Recognizer
 from ..types import Result
 from .config import ServiceConfig
 
@@ -129,16 +129,13 @@ class Engine:
                            future) from None
 
     def _recognizer(self, opts: Options) -> Recognizer:
-        """A shallow copy of the shared recognizer with this thread's detector (and the crop
-        framing measured for it) and the request's filter; the classifier session is shared."""
+        """The shared recognizer configured for this request (Recognizer.with_options): this
+        thread's detector and the request's face filter; the classifier session is shared."""
         cache = self._local.__dict__.setdefault("detectors", {})
         if opts.detector not in cache:
             cache[opts.detector] = self.detector_factory(opts.detector)
-        rec = copy.copy(self.recognizer)
-        rec.detector = cache[opts.detector]
-        rec.framing = framing_for(rec.detector)
-        rec.filter = FaceFilter(opts.min_face, opts.top_k, self.recognizer.filter.min_confidence)
-        return rec
+        return self.recognizer.with_options(detector=cache[opts.detector],
+                                            min_face=opts.min_face, max_faces=opts.top_k)
 
     def _decode(self, data: bytes):
         return read_image(data, max_pixels=self.config.decode_pixels)
