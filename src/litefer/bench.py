@@ -38,7 +38,7 @@ class BenchConfig:
     batch_repeats: int = 30
     crops: int = 32
     frames: int = 60
-    detector: str = "auto"
+    detector: str = "default"
     frame: str | None = None
     threads: int = 0
     providers: tuple[str, ...] = ()
@@ -200,8 +200,8 @@ def load_frame(path: str | Path | None) -> np.ndarray:
 
 def pipeline_bench(model: Path, cfg: BenchConfig) -> dict:
     """Frames per second of Recognizer.analyze (detect, align, classify) on the test frame, with
-    the pipeline's default threads (classifier 1, detector its own default: yunet 2 on 2 cores;
-    a multi-threaded classifier pool would spin against the detector's OpenMP threads);
+    the pipeline's default threads (classifier 1, detector 1: on a 2-core machine a second
+    thread made neither faster, and single-threaded stages cannot spin against each other);
     pipeline_fps is None with ``pipeline_reason`` when the pipeline cannot be built here."""
     try:
         from .pipeline import Recognizer
@@ -214,7 +214,8 @@ def pipeline_bench(model: Path, cfg: BenchConfig) -> dict:
     t = timed(lambda: rec.analyze(frame), max(1, cfg.warmup // 5), cfg.frames)
     frame_name = cfg.frame or (DEFAULT_FRAME.name if DEFAULT_FRAME.is_file() else "drawn face")
     return {"pipeline_fps": float(1.0 / np.median(t)), "pipeline_faces": faces,
-            "detector": type(rec.detector).__name__, "frame": frame_name,
+            "detector": getattr(rec.detector, "name", type(rec.detector).__name__),
+            "frame": frame_name,
             "pipeline_reason": None if faces else "no face detected in the test frame"}
 
 

@@ -55,6 +55,14 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--temporal-model", default=None, help="--video: GRU step .onnx")
     p.add_argument("--detect-size", type=int, default=None,
                    help="--video: detection copy's longest side (default: the detector's)")
+    p.add_argument("--load", type=int, default=None, metavar="N",
+                   help="only the pipeline: frames/s idle and beside N busy processes, "
+                        "--runs runs of --frames frames each, side by side with the fer package "
+                        "when it is installed (see litefer.bench_load)")
+    p.add_argument("--runs", type=int, default=10, help="--load: runs per condition")
+    p.add_argument("--load-seconds", type=float, default=600.0,
+                   help="--load: longest life of a busy process (they end with the bench)")
+    p.add_argument("--no-fer", action="store_true", help="--load: leave fer out")
     p.set_defaults(run=run)
 
 
@@ -128,11 +136,48 @@ def _run_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_load(args: argparse.Namespace) -> int:
+    from ..bench_load import LoadConfig, load_bench
+
+    if args.load < 0 or args.runs < 1 or args.frames < 1:
+        print("litefer bench: --load must be >= 0, --runs and --frames >= 1", file=sys.stderr)
+        return 2
+    cfg = LoadConfig(load=args.load, runs=args.runs, frames=args.frames,
+                     warmup=max(1, args.warmup), max_seconds=args.load_seconds,
+                     fer=not args.no_fer)
+    result = load_bench(args.model, args.frame, args.detector, cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    loaded = f"{args.load} busy"
+    print(f"pipeline frames/s, 640x480, {result['faces']} face(s), {result['model']} / "
+          f"{result['detector']}, {cfg.runs} runs x {cfg.frames} frames, {result['cpu_count']} "
+          f"CPUs: idle, then beside {args.load} busy processes")
+    print(f"{'':<12} {'idle median':>12} {'idle slowest':>13} {loaded + ' median':>14} "
+          f"{loaded + ' slowest':>15}")
+    rows = [("litefer", result["litefer"])]
+    if result["fer"]:
+        rows.append((f"fer {result['fer']['version']}", result["fer"]))
+    for name, r in rows:
+        print(f"{name:<12} {r['idle']['median']:>12.1f} {r['idle']['slowest']:>13.1f} "
+              f"{r['loaded']['median']:>14.1f} {r['loaded']['slowest']:>15.1f}")
+    if result["ratio"]:
+        q = result["ratio"]
+        print(f"{'litefer/fer':<12} {q['idle']['median']:>11.2f}x {q['idle']['lowest']:>12.2f}x "
+              f"{q['loaded']['median']:>13.2f}x {q['loaded']['lowest']:>14.2f}x")
+        print("(ratio columns: median and lowest of litefer / fer over runs made back to back)")
+    if result["fer_note"]:
+        print(f"note: {result['fer_note']}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench import benchmark, compare
 
     if args.video:
         return _run_video(args)
+    if args.load is not None:
+        return _run_load(args)
 
     if args.compare:
         models = ([args.model] if args.model else []) + args.compare
