@@ -80,7 +80,7 @@ def pipeline_rows(path, sets: dict[str, EvalSet], dets: dict[str, list], detecto
             y = true_indices(es.faces, spec.labels)
             pred = np.full(len(y), -1)  # a missed face is a wrong answer
             pred[hits] = proba_from_output(out, spec).argmax(1)
-            over = [spec.labels.index(c) for c in es.balanced_over]
+            over = [i for i in map(spec.labels.index, es.balanced_over) if (y == i).any()]
             metrics[key] = {"n": len(y), "accuracy": float((pred == y).mean()),
                             "balanced_accuracy": balanced_accuracy(y, pred, over)}
         rows.append(_row(path, rec.spec, spec, False, metrics))

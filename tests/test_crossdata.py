@@ -1,0 +1,334 @@
+"""Cross-data-set evaluation: muxspace and CK+48 loaders, the prior correction shared by the
+runtime and `litefer eval`, balanced accuracy, and the model table."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from litefer.crossdata import load_ckplus_cross, load_muxspace, open_eval_set, read_manifest
+from litefer.errors import DatasetError, LiteferError
+from litefer.evaluate import effective_spec, evaluate, score, true_indices
+from litefer.labels import CKPLUS48_TO_FER2013, FER2013, FER2013_TRAINING_COUNTS
+from litefer.metrics import adjust_logits, balanced_accuracy, proba_from_output, softmax
+from litefer.spec import ModelSpec
+
+HEADER = "path,label,subject,split,width,height\n"
+
+
+def _face(value: int, size=(96, 96)) -> np.ndarray:
+    img = np.full(size, value, np.uint8)
+    img[size[0] // 3, :] = 255 - value  # not flat, so resizing is visible
+    return img
+
+
+def _muxspace(tmp_path, rows):
+    """rows: (label, subject, split, grey value) -> folder with images/ and manifest.csv."""
+    (tmp_path / "images").mkdir()
+    lines = [HEADER]
+    for i, (label, subject, split, value) in enumerate(rows):
+        cv2.imwrite(str(tmp_path / "images" / f"{subject}_{i}.png"), _face(value))
+        lines.append(f"images/{subject}_{i}.png,{label},{subject},{split},96,96\n")
+    (tmp_path / "manifest.csv").write_text("".join(lines))
+    return tmp_path
+
+
+ROWS = [("happy", "ann", "train", 10), ("neutral", "bob", "test", 20),
+        ("surprise", "bob", "test", 30), ("contempt", "cat", "test", 40),
+        ("disgust", "dan", "train", 50), ("sad", "eve", "test", 60)]
+
+
+def test_muxspace_split_labels_subjects_and_left_out_contempt(tmp_path):
+    root = _muxspace(tmp_path, ROWS)
+    fs = load_muxspace(root, "test", size=(48, 48), grey=True)
+    assert fs.images.shape == (3, 48, 48) and fs.images.dtype == np.uint8
+    assert [FER2013.classes[i] for i in fs.labels] == ["neutral", "surprise", "sad"]
+    assert list(fs.subjects) == ["bob", "bob", "eve"]
+    assert fs.images[0, 0, 0] == 20 and fs.images[2, 0, 0] == 60
+    assert fs.skipped == ["1 image(s) labelled contempt left out (no FER2013 class)"]
+    train = load_muxspace(root, "train")
+    assert train.images.shape == (2, 96, 96, 3)
+    assert [FER2013.classes[i] for i in train.labels] == ["happy", "disgust"]
+    assert len(load_muxspace(root, None)) == 5 == len(load_muxspace(root, "all"))
+    with pytest.raises(DatasetError, match="present: test, train"):
+        load_muxspace(root, "val")
+
+
+@pytest.mark.parametrize("row, needle", [
+    ("images/a.png,happy,ann,test,96\n", "expected 6 fields"),
+    ("images/a.png,bored,ann,test,96,96\n", "unknown label 'bored'"),
+    ("images/a.png,happy,ann,test,wide,96\n", "must be integers"),
+    ("images/a.png,happy,ann,test,0,96\n", "must be positive"),
+    (",happy,ann,test,96,96\n", "empty path or split"),
+])
+def test_a_malformed_manifest_row_names_its_line(tmp_path, row, needle):
+    good = "images/a.png,happy,ann,test,96,96\n"
+    (tmp_path / "manifest.csv").write_text(HEADER + good + good + row + good)
+    with pytest.raises(DatasetError, match=needle) as err:
+        read_manifest(tmp_path / "manifest.csv")
+    assert "manifest.csv:4:" in str(err.value)
+
+
+def test_manifest_header_and_missing_image_are_named(tmp_path):
+    (tmp_path / "manifest.csv").write_text("path,label,split\nimages/a.png,happy,test\n")
+    with pytest.raises(DatasetError, match=r"manifest.csv:1: header lacks subject, width"):
+        load_muxspace(tmp_path, "test")
+    (tmp_path / "manifest.csv").write_text(HEADER + "images/gone.png,happy,ann,test,96,96\n")
+    with pytest.raises(DatasetError, match=r"gone.png.*manifest line 2"):
+        load_muxspace(tmp_path, "test")
+
+
+def _ckplus(tmp_path):
+    folders = {"anger": 2, "contempt": 3, "disgust": 1, "fear": 1, "happy": 2, "sadness": 2,
+               "surprise": 1}
+    for k, (folder, n) in enumerate(folders.items()):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / folder / f"S{k:03d}_00{i}_0000000{i}.png"),
+                        _face(10 * k, (48, 48)))
+    return tmp_path
+
+
+def test_ckplus_cross_maps_folders_explicitly_and_leaves_contempt_out(tmp_path):
+    fs = load_ckplus_cross(_ckplus(tmp_path))
+    assert len(fs) == 9 and fs.space is FER2013
+    assert fs.class_counts() == {"angry": 2, "disgust": 1, "fear": 1, "happy": 2, "sad": 2,
+                                 "surprise": 1, "neutral": 0}
+    assert "3 contempt image(s) left out" in fs.skipped[-1]
+    assert set(CKPLUS48_TO_FER2013.values()) == set(FER2013.classes) - {"neutral"}
+    es = open_eval_set(tmp_path)
+    assert es.key == "ckplus48" and es.balanced_over == tuple(CKPLUS48_TO_FER2013.values())
+
+
+def test_a_neutral_answer_on_ckplus_counts_as_wrong(tmp_path):
+    fs = load_ckplus_cross(_ckplus(tmp_path))
+    y = true_indices(fs, FER2013.classes)
+    probs = np.eye(7)[y] * 0.4 + 0.01  # right class 0.41
+    probs[:3, 6] = 0.9  # neutral wins for the first three faces
+    rep = score(probs, y, FER2013.classes, tuple(CKPLUS48_TO_FER2013.values()))
+    assert rep["accuracy"] == pytest.approx(6 / 9)
+    assert rep["predicted"]["neutral"] == pytest.approx(3 / 9)
+    assert "neutral" not in rep["recall"] and rep["recall"]["angry"] == 0.0
+
+
+def test_balanced_accuracy_by_hand():
+    y_true = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2]
+    y_pred = [0, 0, 0, 1, 1, 0, 2, 2, 2, 0, 0, 0]
+    assert balanced_accuracy(y_true, y_pred, [0, 1, 2]) == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)
+    assert balanced_accuracy(y_true, y_pred, [0, 2]) == pytest.approx((3 / 4 + 1 / 2) / 2)
+    with pytest.raises(ValueError, match="no samples"):
+        balanced_accuracy(y_true, y_pred, [3])
+
+
+def test_uniform_prior_changes_nothing():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 7))
+    adjusted = adjust_logits(logits, (1.0,) * 7, 2.0)
+    np.testing.assert_array_equal(adjusted.argmax(1), logits.argmax(1))
+    np.testing.assert_allclose(softmax(adjusted), softmax(logits), atol=1e-12)
+    spec = ModelSpec(name="m", arch="m", labels=FER2013.classes, prior=(3.0,) * 7, prior_tau=1.5)
+    np.testing.assert_allclose(proba_from_output(logits, spec),
+                               proba_from_output(logits, spec.with_(prior_tau=0.0)), atol=1e-6)
+    assert adjust_logits(logits, (), 1.0) is logits and adjust_logits(logits, (1, 2), 0) is logits
+
+
+def test_a_known_prior_shifts_the_argmax_as_by_hand():
+    logits = np.array([[2.0, 1.5, 0.0]])
+    prior = (0.6, 0.2, 0.2)
+    # tau 1: 2 - ln 0.6 = 2.511, 1.5 - ln 0.2 = 3.109, 0 - ln 0.2 = 1.609 -> class 1
+    np.testing.assert_allclose(adjust_logits(logits, prior, 1.0),
+                               [[2 - np.log(0.6), 1.5 - np.log(0.2), -np.log(0.2)]])
+    assert adjust_logits(logits, prior, 1.0).argmax() == 1
+    # tau 0.4: 2.204 against 2.144 -> class 0 stays; a prior given as counts is the same prior
+    assert adjust_logits(logits, prior, 0.4).argmax() == 0
+    np.testing.assert_allclose(adjust_logits(logits, (30, 10, 10), 1.0),
+                               adjust_logits(logits, prior, 1.0))
+    with pytest.raises(ValueError, match="3 positive values"):
+        adjust_logits(logits, (0.5, 0.5), 1.0)
+
+
+def test_probs_output_is_adjusted_in_log_space_and_untouched_without_prior():
+    probs = np.array([[0.5, 0.3, 0.2]], np.float32)
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b", "c"), output="probs")
+    np.testing.assert_array_equal(proba_from_output(probs, spec), probs)
+    got = proba_from_output(probs, spec.with_(prior=(0.5, 0.3, 0.2), prior_tau=1.0))
+    np.testing.assert_allclose(got, [[1 / 3, 1 / 3, 1 / 3]], atol=1e-6)
+
+
+def test_spec_prior_fields_round_trip_and_old_metadata_reads_as_none():
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(0.25, 0.75), prior_tau=0.5)
+    assert ModelSpec.from_metadata(spec.to_metadata()) == spec
+    old = json.loads(spec.to_json())
+    del old["prior"], old["prior_tau"]
+    back = ModelSpec.from_json(json.dumps(old))
+    assert back.prior == () and back.prior_tau == 0.0
+    with pytest.raises(ValueError, match="one positive value per label"):
+        ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(1.0,))
+
+
+def _linear_onnx(path, spec: ModelSpec, seed=0):
+    """A Flatten + Gemm classifier over 48x48 grey input with ``spec`` in its metadata."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(0, 0.05, (2304, 7)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.normal(0, 1, 7).astype(np.float32), "b")
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, 48, 48])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 7])
+    graph = helper.make_graph([helper.make_node("Flatten", ["input"], ["f"]),
+                               helper.make_node("Gemm", ["f", "w", "b"], ["logits"])],
+                              "g", [x], [y], [w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    helper.set_model_props(model, spec.to_metadata())
+    onnx.save(model, str(path))
+    return path
+
+
+def test_runtime_and_eval_apply_the_same_prior_rule(tmp_path):
+    from litefer.runtime import Classifier
+
+    from helpers import synthetic_faces
+
+    prior = tuple(float(c) for c in FER2013_TRAINING_COUNTS)
+    spec = ModelSpec(name="lin.t", arch="lin", labels=FER2013.classes, temperature=0.8,
+                     prior=prior, prior_tau=1.0)
+    path = _linear_onnx(tmp_path / "lin.onnx", spec)
+    fs = synthetic_faces(70)
+    clf = Classifier(path)
+    runtime = clf.predict_proba(fs.images)
+    raw = clf.run(np.stack([(im[None] / 255.0 - 0.5) / 0.5 for im in fs.images]).astype(np.float32))
+    by_hand = softmax(raw / 0.8 - np.log(np.array(prior) / sum(prior)))
+    np.testing.assert_allclose(runtime, by_hand, atol=1e-5)
+    uncorrected = softmax(raw / 0.8)
+    assert (runtime.argmax(1) != uncorrected.argmax(1)).any()  # the correction matters here
+    rep = evaluate(path, fs)
+    assert rep["prior_tau"] == 1.0
+    assert rep["accuracy"] == pytest.approx(float((runtime.argmax(1) == fs.labels).mean()))
+    zero = evaluate(path, fs, prior_tau=0.0)
+    assert zero["accuracy"] == pytest.approx(float((uncorrected.argmax(1) == fs.labels).mean()))
+    flip = clf.predict_proba(fs.images, tta=True)
+    assert evaluate(path, fs, tta=True)["accuracy"] == pytest.approx(
+        float((flip.argmax(1) == fs.labels).mean()))
+
+
+def test_eval_override_needs_a_prior_that_fits():
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b"))
+    with pytest.raises(LiteferError, match="stores no label prior"):
+        effective_spec(spec, 1.0)
+    assert effective_spec(spec, 1.0, "1,3").prior == (1.0, 3.0)
+    with pytest.raises(LiteferError, match="2 positive values"):
+        effective_spec(spec, 1.0, "1,2,3")
+    fer = ModelSpec(name="f", arch="f", labels=FER2013.classes)
+    assert effective_spec(fer, 0.5).prior == tuple(float(c) for c in FER2013_TRAINING_COUNTS)
+
+
+def test_set_prior_rewrites_only_the_spec(tmp_path):
+    pytest.importorskip("onnx")
+    from litefer.optimize.prior import set_prior
+    from litefer.runtime import Classifier
+
+    spec = ModelSpec(name="lin.t", arch="lin", labels=FER2013.classes)
+    src = _linear_onnx(tmp_path / "lin.onnx", spec)
+    new = set_prior(src, 1.0, "fer2013", tmp_path / "out" / "lin.onnx")
+    counts = np.array(FER2013_TRAINING_COUNTS, float)
+    np.testing.assert_allclose(new.prior, counts / counts.sum())
+    old, adjusted = Classifier(src), Classifier(tmp_path / "out" / "lin.onnx")
+    assert old.spec.prior_tau == 0.0 and adjusted.spec == new
+    crops = np.random.default_rng(1).integers(0, 256, (5, 48, 48), np.uint8)
+    np.testing.assert_allclose(adjusted.predict_proba(crops),
+                               proba_from_output(old.run(_x(crops)), new), atol=1e-6)
+    with pytest.raises(LiteferError, match="values"):
+        set_prior(src, 1.0, "1,2")
+
+
+def _x(crops):
+    return ((crops[:, None] / 255.0 - 0.5) / 0.5).astype(np.float32)
+
+
+def test_eval_imports_no_torch():
+    code = ("import sys, litefer.crossdata, litefer.evaluate, litefer.evaltable, "
+            "litefer.evalpipeline, litefer.commands.evaluate\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_table_writer_replaces_between_markers(tmp_path):
+    from litefer.evaltable import write_between_markers
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- crossdata:start -->\nold\n<!-- crossdata:end -->\nrest\n")
+    write_between_markers(readme, "| new |\n")
+    assert readme.read_text() == ("intro\n<!-- crossdata:start -->\n| new |\n"
+                                  "<!-- crossdata:end -->\nrest\n")
+    (tmp_path / "plain.md").write_text("no markers\n")
+    with pytest.raises(LiteferError, match="crossdata:start"):
+        write_between_markers(tmp_path / "plain.md", "x")
+
+
+def test_table_on_synthetic_sets_with_a_missing_one_and_the_pipeline(tmp_path):
+    from litefer.evaltable import CKPLUS, MUXSPACE, PUBLIC, build_table, render
+
+    root = tmp_path / "data"
+    (root / "ckplus48").mkdir(parents=True)
+    _ckplus(root / "ckplus48")
+    (root / "muxspace").mkdir()
+    _muxspace(root / "muxspace", ROWS + [
+        (lab, "fay", "test", 70) for lab in ("angry", "disgust", "happy")])
+    model = _linear_onnx(tmp_path / "lin.onnx", ModelSpec(name="lin.t", arch="lin",
+                                                          labels=FER2013.classes))
+    table = build_table([model], root, taus=(None, 1.0), prior="fer2013", pipeline=True,
+                        detector="none", show_progress=False)
+    assert set(table["sets"]) == {CKPLUS, MUXSPACE} and PUBLIC in table["skipped"]
+    assert "fer2013.csv" in table["skipped"][PUBLIC]
+    plain, adjusted = table["rows"]
+    assert plain["prior_tau"] == 0.0 and adjusted["prior_tau"] == 1.0
+    assert plain["selection_score"] is None  # PublicTest missing: no score
+    es = open_eval_set(root / "muxspace")
+    rep = evaluate(model, es.faces, balanced_over=es.balanced_over)
+    assert plain["metrics"][MUXSPACE]["balanced_accuracy"] == pytest.approx(
+        rep["balanced_accuracy"])
+    pipe = table["pipeline"]
+    assert pipe["detection_rate"] == {CKPLUS: 1.0, MUXSPACE: 1.0}
+    assert len(pipe["rows"]) == 2
+    text = render(table, markdown=True)
+    assert "| lin |" in text and "fer2013:PublicTest: skipped" in text
+    json.dumps(table)
+
+
+@pytest.mark.data
+def test_shared_ckplus48_cross_set_has_927_faces_in_six_classes(data_dir):
+    if not (data_dir / "ckplus48").is_dir():
+        pytest.skip("ckplus48 not in the shared data")
+    fs = load_ckplus_cross(data_dir / "ckplus48")
+    assert fs.class_counts() == {"angry": 135, "disgust": 177, "fear": 75, "happy": 207,
+                                 "sad": 84, "surprise": 249, "neutral": 0}
+    assert fs.skipped[-1].startswith("54 contempt")
+
+
+@pytest.mark.data
+def test_shared_muxspace_test_split_matches_its_readme(data_dir):
+    if not (data_dir / "muxspace" / "manifest.csv").is_file():
+        pytest.skip("muxspace not in the shared data")
+    fs = load_muxspace(data_dir / "muxspace", "test", size=(48, 48), grey=True)
+    assert fs.class_counts() == {"angry": 50, "disgust": 19, "fear": 4, "happy": 1138,
+                                 "sad": 53, "surprise": 73, "neutral": 1372}
+    assert fs.skipped == ["1 image(s) labelled contempt left out (no FER2013 class)"]
+    train_people = {r.subject for r in read_manifest(data_dir / "muxspace" / "manifest.csv")
+                    if r.split == "train"}
+    assert not train_people & set(fs.subjects)
+
+
+@pytest.mark.data
+def test_fer2013_training_counts_match_the_csv(fer_csv):
+    import csv
+    import gzip
+
+    counts = [0] * 7
+    with gzip.open(fer_csv, "rt", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["Usage"] == "Training":
+                counts[int(row["emotion"])] += 1
+    assert tuple(counts) == FER2013_TRAINING_COUNTS
