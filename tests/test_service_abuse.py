@@ -221,6 +221,17 @@ WS_HANDSHAKE = (b"GET /v1/stream HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
                 b"Sec-WebSocket-Version: 13\r\n\r\n")
 
 
+def ws_connect(url: str, **options):
+    """A websockets sync client with bounded handshake and close, never through a proxy."""
+    import inspect
+
+    from websockets.sync.client import connect
+
+    if "proxy" in inspect.signature(connect).parameters:  # websockets >= 15 reads $*_proxy
+        options["proxy"] = None
+    return connect(url, open_timeout=5, close_timeout=2, **options)
+
+
 def close_code(sock: socket.socket) -> int | None:
     """The status code of the server's close frame (unmasked, short payload), None if none."""
     frame = b""
@@ -233,8 +244,6 @@ def close_code(sock: socket.socket) -> int | None:
 
 
 def test_idle_unauthenticated_streams_do_not_lock_out_a_keyed_client(recognizer, monkeypatch):
-    from websockets.sync.client import connect
-
     import litefer.service.stream as stream_module
 
     monkeypatch.setattr(stream_module, "AUTH_WAIT_S", 1.5)
@@ -244,11 +253,10 @@ def test_idle_unauthenticated_streams_do_not_lock_out_a_keyed_client(recognizer,
         try:
             assert all(read_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ") for s in idle)
             ws_url = url.replace("http://", "ws://") + "/v1/stream"
-            with connect(ws_url, additional_headers={"X-API-Key": KEY}, proxy=None,
-                         open_timeout=5, close_timeout=2) as ws:
+            with ws_connect(ws_url, additional_headers={"X-API-Key": KEY}) as ws:
                 ws.send(jpeg())
                 answer = json.loads(ws.recv(timeout=10))
-            with connect(ws_url, proxy=None, open_timeout=5, close_timeout=2) as ws:
+            with ws_connect(ws_url) as ws:
                 ws.send(json.dumps({"api_key": KEY}))  # what a browser does
                 ws.send(jpeg(1))
                 browser = json.loads(ws.recv(timeout=10))
