@@ -109,7 +109,7 @@ def _variants_table_script():
     import importlib.util
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "variants_table.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "variants_table.py"
     spec = importlib.util.spec_from_file_location("variants_table", script)
     vt = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(vt)

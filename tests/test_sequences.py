@@ -126,8 +126,8 @@ def test_clip_report_on_hand_made_sequences():
     assert rep["flicker_per_100"] == pytest.approx(100 * 2 / 5)
 
 
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+def _script(name, folder="scripts"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -144,7 +144,7 @@ def test_make_clips_png_layout_loads_back(tmp_path):
 
 
 def test_video_robustness_reports_every_temporal_model(tmp_path, capsys):
-    mod = _script("video_robustness")
+    mod = _script("video_robustness", "benchmarks")
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 7, 40)
     logits = rng.normal(0, 1, (40, 16, 7))

@@ -13,7 +13,7 @@ stability set the trade-off between stability and lag: on PrivateTest clips (min
 probabilities, 6,000 Training clips) stability 0 / 2 / 8 / 16 gave 3.36x / 4.86x / 6.87x /
 8.54x less flicker than per-frame labels, and 0.493 / 0.475 / 0.458 / 0.443 accuracy on the
 first 8 frames after an expression change (per-frame labels: 0.487); see
-scripts/video_robustness.py. The checkpoint with the best per-step validation
+benchmarks/video_robustness.py. The checkpoint with the best per-step validation
 accuracy is exported as a one-step ONNX model (train.temporal_export) and checked for parity.
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Regenerate the README's two tables of shipped weights: the models table (from the cards alone)
 and the variants table (the cards plus a bench run).
 
-    python scripts/variants_table.py                             # print both tables
-    python scripts/variants_table.py --write README.md           # replace both marked sections
-    python scripts/variants_table.py --cards-only --write README.md  # the models table only
+    python benchmarks/variants_table.py                             # print both tables
+    python benchmarks/variants_table.py --write README.md           # replace both marked sections
+    python benchmarks/variants_table.py --cards-only --write README.md  # the models table only
 
 Accuracy, sizes, parameters and MACs come from each weight card (``arch.tag.precision.json``,
 written by `litefer export` / `litefer optimize`); latency, throughput, pipeline FPS, CPU % and
@@ -83,7 +83,7 @@ def table(args: argparse.Namespace) -> str:
               f"latency = median / p95 of {args.repeats} batch-1 calls after warm-up; pipeline = "
               f"detect ({', '.join(detectors)}) + align + classify on a 640x480 frame with one "
               f"face; accuracy from each model card. Regenerate with "
-              f"`python scripts/variants_table.py"
+              f"`python benchmarks/variants_table.py"
               f"{' --write ' + args.write if args.write else ''}`."]
     return "\n".join(lines)
 

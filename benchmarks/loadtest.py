@@ -2,9 +2,9 @@
 """Load and soak test for `litefer serve`, loopback only, bounded in requests and time.
 
     # 32 clients for 60 s against a server this script starts (and stops) itself:
-    python scripts/loadtest.py --spawn --clients 32 --duration 60
+    python benchmarks/loadtest.py --spawn --clients 32 --duration 60
     # against a running server (soak needs its pid for RSS):
-    python scripts/loadtest.py --url http://127.0.0.1:8000 --soak --duration 600 --server-pid PID
+    python benchmarks/loadtest.py --url http://127.0.0.1:8000 --soak --duration 600 --server-pid PID
 
 Each client keeps one connection and posts the same photo (a real face photo from tests/assets,
 re-encoded at --size, 640x480 by default) as fast as answers come back; after a 429 it waits

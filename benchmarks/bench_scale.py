@@ -14,9 +14,9 @@ CPUS) and stops, unless --address names one. Measures wall time end to end, phot
 2-worker scaling (ray_2 / ray_1_cpu1), the 1-worker overhead (single / ray_1 - 1) and a cost
 projection (model in docs/scale.md). Writes JSON.
 
-    python scripts/bench_scale.py --corpus /work/scale_corpus --out results/scale/bench.json
-    python scripts/bench_scale.py --corpus /work/scale_corpus --count 2000 --out ...
-    python scripts/bench_scale.py --markdown results/scale/bench.json     # the doc tables
+    python benchmarks/bench_scale.py --corpus /work/scale_corpus --out results/scale/bench.json
+    python benchmarks/bench_scale.py --corpus /work/scale_corpus --count 2000 --out ...
+    python benchmarks/bench_scale.py --markdown results/scale/bench.json     # the doc tables
 """
 from __future__ import annotations
 

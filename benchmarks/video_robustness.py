@@ -3,7 +3,7 @@ model (none / ema / gru) on synthetic clips made from FER2013 PrivateTest faces.
 
     python scripts/make_clips.py --data ../shared/data/fer2013.csv.gz --split PrivateTest \\
         --model mini_xception.fer2013 --out clips/private.npz
-    python scripts/video_robustness.py --clips clips/private.npz \\
+    python benchmarks/video_robustness.py --clips clips/private.npz \\
         --gru runs/temporal_gru.fer2013/temporal_gru.fer2013.fp32.onnx --json results/video.json
 
 This is a robustness benchmark, NOT the thesis's CK+ protocol: each clip is one still FER2013

@@ -7,7 +7,7 @@ around their landmarks with a margin) and FER2013 48x48 faces (first rows of the
 depends only on (seed, i), so any subset is reproducible. Written as OUT/NNN/photo_NNNNNN.jpg
 (1,000 per folder) plus OUT/manifest.txt; the data itself never enters the repository.
 
-    python scripts/make_scale_corpus.py --out /work/scale_corpus --count 20000
+    python benchmarks/make_scale_corpus.py --out /work/scale_corpus --count 20000
 """
 from __future__ import annotations
 
