@@ -5,7 +5,8 @@ import pytest
 
 from litefer.labels import CKPLUS, FER2013, mapping
 from litefer.errors import DatasetError
-from litefer.metrics import classification_report, expected_calibration_error, softmax
+from litefer.metrics import (adjust_logits, balanced_accuracy, classification_report,
+                             expected_calibration_error, proba_from_output, softmax)
 from litefer.preprocess import fit_crop, to_input
 from litefer.spec import ModelSpec
 
@@ -70,3 +71,58 @@ def test_fit_crop_uses_rgb_order_for_grey_conversion():
     red = np.zeros((4, 4, 3), np.uint8)
     red[..., 0] = 255
     assert fit_crop(red, spec)[0, 0, 0] == 76  # 0.299 * 255: red weighs as red, not as blue
+
+
+def test_balanced_accuracy_by_hand():
+    y_true = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2]
+    y_pred = [0, 0, 0, 1, 1, 0, 2, 2, 2, 0, 0, 0]
+    assert balanced_accuracy(y_true, y_pred, [0, 1, 2]) == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)
+    assert balanced_accuracy(y_true, y_pred, [0, 2]) == pytest.approx((3 / 4 + 1 / 2) / 2)
+    with pytest.raises(ValueError, match="no samples"):
+        balanced_accuracy(y_true, y_pred, [3])
+
+
+def test_uniform_prior_changes_nothing():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 7))
+    adjusted = adjust_logits(logits, (1.0,) * 7, 2.0)
+    np.testing.assert_array_equal(adjusted.argmax(1), logits.argmax(1))
+    np.testing.assert_allclose(softmax(adjusted), softmax(logits), atol=1e-12)
+    spec = ModelSpec(name="m", arch="m", labels=FER2013.classes, prior=(3.0,) * 7, prior_tau=1.5)
+    np.testing.assert_allclose(proba_from_output(logits, spec),
+                               proba_from_output(logits, spec.with_(prior_tau=0.0)), atol=1e-6)
+    assert adjust_logits(logits, (), 1.0) is logits and adjust_logits(logits, (1, 2), 0) is logits
+
+
+def test_a_known_prior_shifts_the_argmax_as_by_hand():
+    logits = np.array([[2.0, 1.5, 0.0]])
+    prior = (0.6, 0.2, 0.2)
+    # tau 1: 2 - ln 0.6 = 2.511, 1.5 - ln 0.2 = 3.109, 0 - ln 0.2 = 1.609 -> class 1
+    np.testing.assert_allclose(adjust_logits(logits, prior, 1.0),
+                               [[2 - np.log(0.6), 1.5 - np.log(0.2), -np.log(0.2)]])
+    assert adjust_logits(logits, prior, 1.0).argmax() == 1
+    # tau 0.4: 2.204 against 2.144 -> class 0 stays; a prior given as counts is the same prior
+    assert adjust_logits(logits, prior, 0.4).argmax() == 0
+    np.testing.assert_allclose(adjust_logits(logits, (30, 10, 10), 1.0),
+                               adjust_logits(logits, prior, 1.0))
+    with pytest.raises(ValueError, match="3 positive values"):
+        adjust_logits(logits, (0.5, 0.5), 1.0)
+
+
+def test_probs_output_is_adjusted_in_log_space_and_untouched_without_prior():
+    probs = np.array([[0.5, 0.3, 0.2]], np.float32)
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b", "c"), output="probs")
+    np.testing.assert_array_equal(proba_from_output(probs, spec), probs)
+    got = proba_from_output(probs, spec.with_(prior=(0.5, 0.3, 0.2), prior_tau=1.0))
+    np.testing.assert_allclose(got, [[1 / 3, 1 / 3, 1 / 3]], atol=1e-6)
+
+
+def test_spec_prior_fields_round_trip_and_old_metadata_reads_as_none():
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(0.25, 0.75), prior_tau=0.5)
+    assert ModelSpec.from_metadata(spec.to_metadata()) == spec
+    old = json.loads(spec.to_json())
+    del old["prior"], old["prior_tau"]
+    back = ModelSpec.from_json(json.dumps(old))
+    assert back.prior == () and back.prior_tau == 0.0
+    with pytest.raises(ValueError, match="one positive value per label"):
+        ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(1.0,))
