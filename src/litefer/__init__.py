@@ -15,6 +15,7 @@ _EXPORTS = {
     "ModelSpec": "litefer.spec",
     "LiteferError": "litefer.errors",
     "InvalidImageError": "litefer.errors",
+    "InvalidInputError": "litefer.errors",
     "DatasetError": "litefer.errors",
     "ModelNotFoundError": "litefer.errors",
     "MissingDependencyError": "litefer.errors",
