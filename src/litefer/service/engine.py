@@ -11,7 +11,6 @@ each thread has its own; the ONNX Runtime session is shared (its ``run`` is thre
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import threading
 import time
