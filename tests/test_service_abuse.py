@@ -232,9 +232,10 @@ def ws_connect(url: str, **options):
     return connect(url, open_timeout=5, close_timeout=2, **options)
 
 
-def close_code(sock: socket.socket) -> int | None:
-    """The status code of the server's close frame (unmasked, short payload), None if none."""
-    frame = b""
+def close_code(sock: socket.socket, handshake: bytes) -> int | None:
+    """The status code of the server's close frame (unmasked, short payload) that follows the
+    ``handshake`` answer already read (which may hold the frame's first bytes); None if none."""
+    frame = handshake.partition(b"\r\n\r\n")[2]
     while len(frame) < 4:
         chunk = sock.recv(4096)
         if not chunk:
@@ -251,7 +252,8 @@ def test_idle_unauthenticated_streams_do_not_lock_out_a_keyed_client(recognizer,
         app, url = served.app, served.url
         idle = [raw_connect(url, WS_HANDSHAKE) for _ in range(4)]
         try:
-            assert all(read_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ") for s in idle)
+            handshakes = [read_until(s, b"\r\n\r\n") for s in idle]
+            assert all(h.startswith(b"HTTP/1.1 101 ") for h in handshakes), handshakes
             ws_url = url.replace("http://", "ws://") + "/v1/stream"
             with ws_connect(ws_url, additional_headers={"X-API-Key": KEY}) as ws:
                 ws.send(jpeg())
@@ -260,7 +262,7 @@ def test_idle_unauthenticated_streams_do_not_lock_out_a_keyed_client(recognizer,
                 ws.send(json.dumps({"api_key": KEY}))  # what a browser does
                 ws.send(jpeg(1))
                 browser = json.loads(ws.recv(timeout=10))
-            codes = [close_code(s) for s in idle]
+            codes = [close_code(s, h) for s, h in zip(idle, handshakes)]
         finally:
             for s in idle:
                 s.close()
@@ -289,6 +291,6 @@ def test_timed_out_work_is_consumed_without_asyncio_warnings(recognizer, caplog)
     assert sorted(status for status, _ in answers) == [504, 504]
     messages = [r.getMessage() for r in caplog.records]
     assert not any("never retrieved" in m for m in messages), messages
-    late = [r for r in caplog.records if r.name == "litefer.service"]
-    assert [r.getMessage() for r in late] == ["analysis failed after its request had timed out"]
-    assert late[0].exc_info[0] is RuntimeError  # a bug keeps its traceback; the skip is silent
+    late = [r for r in caplog.records if r.name == "litefer.service"]  # the skip is silent
+    assert late and all(r.getMessage() == "analysis failed after its request had timed out"
+                        and r.exc_info[0] is RuntimeError for r in late)  # a bug: traceback
