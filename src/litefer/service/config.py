@@ -15,7 +15,8 @@ class ServiceConfig:
     detector: backend name (None: the library default); detect_size: longest side detection
     runs at (None: the backend's default); threads: inference threads, each with its own
     detector (one shared ONNX session, one intra-op thread per call); queue: requests allowed
-    to wait for a thread, beyond that 429; timeout_s: per request, from arrival to answer (504);
+    to wait for a thread, beyond that 429; timeout_s: per request, from arrival to answer (408
+    while the body is still arriving, 504 after);
     max_body_bytes: request body or WebSocket message (413); max_image_pixels: width x height
     declared by the image header, checked before decoding (422); decode_pixels: images are
     decoded down to about this many pixels (JPEG inside libjpeg); max_streams: concurrent

@@ -32,7 +32,9 @@ ANALYZE_RESPONSES = {
     200: {"description": "Result.to_dict(): source, frame, time, width, height, faces (box "
                          "x1/y1/x2/y2 in source pixels, score, landmarks, label, confidence, "
                          "probs over every class, track_id), error, timings_ms"},
-    401: {"description": "missing or wrong API key"}, 413: {"description": "body too large"},
+    401: {"description": "missing or wrong API key"},
+    408: {"description": "the body did not arrive within the timeout"},
+    413: {"description": "body too large"},
     415: {"description": "not a JPEG, PNG, BMP or WebP image"},
     422: {"description": "undecodable image, too many pixels or a bad query value"},
     429: {"description": "server busy (Retry-After)"}, 504: {"description": "timed out"},
