@@ -76,7 +76,7 @@ def test_video_gives_frames_tracks_csv_and_annotated_mp4(face_video, tmp_path, c
     ids = {f["track_id"] for r in recs for f in r["faces"]}
     assert ids == {1} and all(len(r["faces"]) == 1 for r in recs)
     assert recs[1]["time"] == pytest.approx(1 / 12, abs=1e-3)
-    with open(out / "timeline.csv") as fh:
+    with open(out / "clip.timeline.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 24 and {"time", "track", "x1", "happy", "neutral"} <= set(rows[0])
     cap = cv2.VideoCapture(str(out / "clip.annotated.mp4"))

@@ -280,3 +280,27 @@ def test_iter_frames_bad_sources(tmp_path):
         iter_frames(text)
     with pytest.raises(ValueError):
         iter_frames(text, step=0)
+
+
+# --- headers that promise more than the data holds, large whole decodes ----------------------
+
+def test_jpeg_header_larger_than_its_data_is_refused_not_grey():
+    ok, buf = cv2.imencode(".jpg", np.full((64, 64, 3), 120, np.uint8))
+    data, pos = bytearray(buf.tobytes()), 2
+    while data[pos + 1] not in (0xC0, 0xC1, 0xC2):
+        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+    data[pos + 5:pos + 9] = struct.pack(">HH", 30000, 30000)
+    with pytest.raises(InvalidImageError, match="cannot encode the 30000x30000 pixels"):
+        read_image(bytes(data))
+    assert read_image(buf.tobytes()).image.shape == (64, 64, 3)  # the genuine file still reads
+
+
+def test_whole_decode_over_the_bound_is_reduced_like_a_resize_of_the_full_image(rng):
+    """A PNG over max_pixels (decoded whole, then reduced before the colour conversion) gives
+    the INTER_AREA reduction of the full image, as RGB."""
+    bgr = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (5, 5), 2)
+    decoded = read_image(encode(".png", bgr), max_pixels=30_000)
+    expected = cv2.resize(bgr, (decoded.image.shape[1], decoded.image.shape[0]),
+                          interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    assert decoded.image.shape == (150, 200, 3) and decoded.source_size == (400, 300)
+    np.testing.assert_array_equal(decoded.image, expected)

@@ -32,3 +32,8 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'litefer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public surface (resolved lazily) beside the module's own names."""
+    return sorted(set(globals()) | set(__all__))

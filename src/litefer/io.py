@@ -5,15 +5,17 @@ BGR exists only here. Decoded images are 8-bit RGB: grey replicated, alpha dropp
 Memory bound: at most ``max_pixels`` pixels are returned; the size is read from the header first
 (JPEG, PNG, BMP, WebP). JPEG is reduced 2, 4 or 8 x inside libjpeg while decoding, so even a
 20000 x 20000 photo decodes into about ``max_pixels``. PNG, BMP and WebP decode only whole: up to
-FULL_DECODE_FACTOR x max_pixels pixels (100 MP, 300 MB at 8-bit RGB by default), refused above.
-Other formats (TIFF, JPEG 2000, PNM) are bounded by OpenCV's OPENCV_IO_MAX_IMAGE_PIXELS alone.
+FULL_DECODE_FACTOR x max_pixels pixels (100 MP, 300 MB at 8-bit RGB by default), refused above;
+such a full-size buffer is reduced before any other copy is made, and one at a time per process.
+Other formats (TIFF, GIF, JPEG 2000, PNM) are bounded by OpenCV's OPENCV_IO_MAX_IMAGE_PIXELS
+alone. A JPEG whose data is too short for the size its header declares is refused, not decoded
+into grey (see litefer.imageheader). Multi-page TIFFs: :func:`page_count`, :func:`read_page`.
 """
 from __future__ import annotations
 
-import glob
+import contextlib
 import math
-import re
-import struct
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +25,16 @@ import cv2
 import numpy as np
 
 from .errors import InvalidImageError
+from .files import IMAGE_EXTENSIONS, list_images, walk_files  # noqa: F401 (public here too)
+from .imageheader import header_size, jpeg_problem  # noqa: F401 (header_size: public here too)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff",
-                              ".pgm", ".ppm", ".pnm", ".jp2"})
+MULTIPAGE_EXTENSIONS = frozenset({".tif", ".tiff"})
 DEFAULT_MAX_PIXELS = 25_000_000
 FULL_DECODE_FACTOR = 4
+# One decode larger than max_pixels at a time per process: each holds a full-size buffer (up to
+# FULL_DECODE_FACTOR x max_pixels) until it is reduced, so concurrent ones would add up.
+_OVERSIZED = threading.Lock()
 _REDUCED = {f: getattr(cv2, f"IMREAD_REDUCED_COLOR_{f}", cv2.IMREAD_COLOR) for f in (1, 2, 4, 8)}
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers
-_FILL = re.compile(rb"\xff+")  # a run of JPEG fill bytes
-_MAX_SEGMENTS = 4096  # markers walked before the first scan; real files have tens
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, np.ndarray]
 
 
@@ -87,22 +90,58 @@ def _decode(data: bytes, name: str, max_pixels: int) -> DecodedImage:
     head = header_size(data)
     if head is not None and min(head[1:]) <= 0:
         raise InvalidImageError(f"{name}: the {head[0]} header declares an empty image")
-    if head is not None and head[0] == "jpeg" and not _jpeg_complete(data):
-        raise InvalidImageError(f"{name}: truncated JPEG (no end-of-image marker)")
+    problem = jpeg_problem(data) if head is not None and head[0] == "jpeg" else None
+    if problem:
+        raise InvalidImageError(f"{name}: {problem}")
     factor = 1 if head is None else _reduction(name, *head, max_pixels)
-    try:
-        raw = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[factor] | cv2.IMREAD_ANYDEPTH)
-    except cv2.error as exc:
-        raise InvalidImageError(f"{name}: cannot be decoded ({str(exc).strip()})") from exc
-    if raw is None:
-        why = f"corrupt or truncated {head[0]}" if head else "not a supported image format"
-        raise InvalidImageError(f"{name}: cannot be decoded ({why})")
+    oversized = head is not None and _decoded_pixels(head, factor) > max_pixels
+    with _OVERSIZED if oversized else contextlib.nullcontext():
+        try:
+            raw = cv2.imdecode(np.frombuffer(data, np.uint8),
+                               _REDUCED[factor] | cv2.IMREAD_ANYDEPTH)
+        except cv2.error as exc:
+            raise InvalidImageError(f"{name}: cannot be decoded ({str(exc).strip()})") from exc
+        if raw is None:
+            why = f"corrupt or truncated {head[0]}" if head else "not a supported image format"
+            raise InvalidImageError(f"{name}: cannot be decoded ({why})")
+        size, aspect = (raw.shape[1], raw.shape[0]), raw.shape[1] / max(1, raw.shape[0])
+        raw = _limit(raw, max_pixels) if raw.ndim in (2, 3) and raw.size else raw
     rgb = _to_rgb8(raw, name, bgr=True)
-    size, aspect = (rgb.shape[1], rgb.shape[0]), rgb.shape[1] / rgb.shape[0]
     if head is not None:  # EXIF may have turned the image by 90 degrees: keep the closer aspect
         w, h = head[1:]
         size = (h, w) if abs(aspect - h / w) < abs(aspect - w / h) else (w, h)
-    return DecodedImage(_limit(rgb, max_pixels), size, name)
+    return DecodedImage(rgb, size, name)
+
+
+def _decoded_pixels(head: tuple[str, int, int], factor: int) -> int:
+    return math.ceil(head[1] / factor) * math.ceil(head[2] / factor)
+
+
+def page_count(path: str | Path) -> int:
+    """Pages of a multi-page TIFF; 1 for any other file and for a TIFF OpenCV cannot count."""
+    if Path(path).suffix.lower() not in MULTIPAGE_EXTENSIONS:
+        return 1
+    try:
+        return max(1, int(cv2.imcount(str(path))))
+    except cv2.error:
+        return 1
+
+
+def read_page(path: str | Path, page: int, *,
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Page ``page`` (0-based) of a multi-page TIFF as :func:`read_image` decodes a file (name
+    "PATH#page=N", N counted from 1). Raises InvalidImageError when it cannot be decoded."""
+    name = f"{path}#page={page + 1}"
+    try:
+        ok, mats = cv2.imreadmulti(str(path), start=page, count=1,
+                                   flags=cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as exc:
+        raise InvalidImageError(f"{name}: cannot be decoded ({str(exc).strip()})") from exc
+    if not ok or not mats:
+        raise InvalidImageError(f"{name}: cannot be decoded (corrupt TIFF page)")
+    raw = mats[0]
+    return DecodedImage(_to_rgb8(_limit(raw, max_pixels), name, bgr=True),
+                        (raw.shape[1], raw.shape[0]), name)
 
 
 def _reduction(name: str, fmt: str, w: int, h: int, max_pixels: int) -> int:
@@ -115,59 +154,6 @@ def _reduction(name: str, fmt: str, w: int, h: int, max_pixels: int) -> int:
         raise InvalidImageError(f"{name}: {w}x{h} {fmt} is too large to decode within "
                                 f"{FULL_DECODE_FACTOR} x max_pixels; raise max_pixels or use JPEG")
     return factor
-
-
-def header_size(data: bytes) -> tuple[str, int, int] | None:
-    """(format, width, height) from the header of a JPEG, PNG, BMP or WebP; None otherwise."""
-    le = lambda b: int.from_bytes(b, "little")  # noqa: E731
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
-        return ("png", *struct.unpack(">II", data[16:24]))
-    if data[:2] == b"\xff\xd8":
-        size = _jpeg_walk(data)[1]
-        return None if size is None else ("jpeg", *size)
-    if data[:2] == b"BM" and len(data) >= 26:  # height < 0: rows stored top-down
-        return ("bmp", *(abs(v) for v in struct.unpack("<ii", data[18:26])))
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
-        return None
-    sizes = {b"VP8X": (1 + le(data[24:27]), 1 + le(data[27:30])),
-             b"VP8 ": (le(data[26:28]) & 0x3FFF, le(data[28:30]) & 0x3FFF),
-             b"VP8L": (1 + (le(data[21:25]) & 0x3FFF), 1 + ((le(data[21:25]) >> 14) & 0x3FFF))}
-    return ("webp", *sizes[data[12:16]]) if data[12:16] in sizes else None
-
-
-def _jpeg_walk(data: bytes) -> tuple[int, tuple[int, int] | None]:
-    """Walk JPEG header segments: (offset of the first scan or -1, (width, height) or None).
-
-    Bounded for crafted input: a run of fill bytes is one regex step, and after _MAX_SEGMENTS
-    markers the walk gives up (-1): a few milliseconds at most on an 8 MiB body, not seconds."""
-    pos, size, n, steps = 2, None, len(data), 0
-    while pos + 4 <= n and steps < _MAX_SEGMENTS:
-        steps += 1
-        if data[pos] != 0xFF:
-            return -1, size
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill bytes: stop on the last 0xFF of the run, before its marker
-            pos = _FILL.match(data, pos + 1).end() - 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            pos += 2
-            continue
-        if marker in _SOF and pos + 9 <= n and size is None:
-            size = struct.unpack(">HH", data[pos + 5:pos + 9])[::-1]
-        if marker == 0xDA:
-            return pos, size
-        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
-    return -1, size
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """True when an end-of-image marker follows the first scan (EXIF thumbnails come before it;
-    0xFF 0xD9 cannot occur inside entropy-coded data, which stuffs every 0xFF with 0x00)."""
-    start = _jpeg_walk(data)[0]
-    if start < 0:
-        return False
-    scan = np.frombuffer(data, np.uint8, offset=start)
-    return bool(np.any(scan[np.flatnonzero(scan[:-1] == 0xFF) + 1] == 0xD9))
 
 
 def _to_rgb8(arr: np.ndarray, name: str, *, bgr: bool) -> np.ndarray:
@@ -196,30 +182,6 @@ def _limit(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
     f = math.sqrt(max_pixels / (h * w))
     size = (max(1, math.floor(w * f)), max(1, math.floor(h * f)))
     return rgb if f >= 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-
-
-def list_images(source: str | Path) -> list[Path]:
-    """Image files (IMAGE_EXTENSIONS, any case) of a folder (recursive, hidden ".*" names such as
-    macOS "._x.jpg" stubs skipped) or a glob, sorted; a single file is returned as given.
-    Raises InvalidImageError when a path without glob characters does not exist."""
-    text, path = str(source), Path(source)
-    if path.is_file():
-        return [path]
-    if not path.is_dir() and not glob.has_magic(text):
-        raise InvalidImageError(f"{text}: no such file or folder")
-    return walk_files(text, lambda p: p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def walk_files(source: str | Path, wanted) -> list[Path]:
-    """Files of a folder tree (recursive; names and folders starting with "." skipped) or of a
-    glob (recursive "**"), for which ``wanted(path)`` is true, sorted."""
-    text, path = str(source), Path(source)
-    if path.is_dir():
-        found = (p for p in path.rglob("*")
-                 if not any(part.startswith(".") for part in p.relative_to(path).parts))
-    else:
-        found = (Path(p) for p in glob.glob(text, recursive=True))
-    return sorted(p for p in found if p.is_file() and not p.name.startswith(".") and wanted(p))
 
 
 class FrameStream:

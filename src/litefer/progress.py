@@ -9,13 +9,16 @@ import time
 class Progress:
     def __init__(self, total: int | None, desc: str = "", enabled: bool | None = None,
                  every_s: float = 0.2):
-        self.total, self.desc, self.n = total, desc, 0
+        self.total, self.desc, self.n, self.info = total, desc, 0, {}
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.t0 = self._last = time.monotonic()
         self.every_s = every_s
 
     def update(self, n: int = 1, **info) -> None:
+        """Advance by n; ``info`` (running totals such as faces=...) is shown as given, and kept
+        for the final line."""
         self.n += n
+        self.info = info
         now = time.monotonic()
         if self.enabled and (now - self._last >= self.every_s or self.n == self.total):
             self._last = now
@@ -37,7 +40,7 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
-            self._draw(time.monotonic(), {})
+            self._draw(time.monotonic(), self.info)
             sys.stderr.write("\n")
             sys.stderr.flush()
 

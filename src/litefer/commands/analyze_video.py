@@ -20,7 +20,9 @@ import cv2
 
 def add_video_arguments(p) -> None:
     """The video-only options of `litefer analyze`."""
-    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+    from .analyze import at_least
+
+    p.add_argument("--detect-every", type=at_least(1), default=1, metavar="K",
                    help="videos: detect faces on every K-th frame only; in between, faces are "
                         "placed at their tracks' predicted boxes and still classified (speed)")
     p.add_argument("--temporal", default="none", choices=["none", "ema", "gru"],
@@ -39,6 +41,7 @@ class _Outputs:
 
     def __init__(self, args, name: str, labels: tuple[str, ...], fps: float):
         self.args, self.fps, self.stem = args, fps, Path(name).stem or "camera"
+        self.frames = 0
         self.out = Path(args.out) if args.out else None
         if self.out:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -51,10 +54,10 @@ class _Outputs:
                 self.timelines = TimelineWriter(self.out, self.stem, labels)
             else:
                 print("litefer analyze: matplotlib is not installed; per-track timeline PNGs "
-                      "skipped (pip install matplotlib)", file=sys.stderr)
+                      "skipped (pip install 'litefer[plot]')", file=sys.stderr)
 
     def _table(self, labels):
-        path = Path(self.args.csv)
+        path = Path(f"{self.stem}.timeline.csv" if self.args.csv is True else self.args.csv)
         if self.out and not path.is_absolute():
             path = self.out / path
         fh = open(path, "w", newline="")
@@ -73,40 +76,56 @@ class _Outputs:
         if self.timelines is not None:
             self.timelines.add(res, alive_ids)
         if self.out:
-            self.writer = self.writer or _writer(self.out / self.stem, self.fps, frame)
-            self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if self.writer is None:
+                from ..video.writer import open_video_writer
+
+                self.writer = open_video_writer(self.out / f"{self.stem}.annotated.mp4",
+                                                self.fps or 25.0, frame.shape[1], frame.shape[0])
+                print(f"litefer analyze: {self.writer.path}: {self.writer.codec} "
+                      f"({self.writer.encoder})", file=sys.stderr)
+            self.writer.write(frame)
+            self.frames += 1
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.release()
+            self.writer.close()
         if self.table:
             self.table[0].close()
         if self.timelines is not None:
             self.timelines.close()
         if self.out:
             _write_summary(self.out / f"{self.stem}.tracks.json", self.tracks, self.fps)
+        if self.writer is not None:  # which codec the annotated MP4 has (browsers need h264)
+            info = {"file": self.writer.path.name, "codec": self.writer.codec,
+                    "encoder": self.writer.encoder, "fps": self.fps or 25.0,
+                    "frames": self.frames}
+            (self.out / f"{self.stem}.annotated.json").write_text(json.dumps(info, indent=2))
 
 
-def analyze_video(rec, args, sink, kind: str) -> int:
-    """Returns the number of failures (0 or 1: a stream that ended with an error)."""
+def analyze_video(rec, args, sink, kind: str, source: str | None = None) -> int:
+    """Analyse ``source`` (default: args.source). Returns the number of failures (0 or 1: a
+    stream that ended with an error). Raises MissingDependencyError for --show without a GUI."""
     from ..io import FrameStream
     from ..progress import Progress
     from ..video import Tracker, create_temporal
     from ..video.live import LatestFrames
 
-    source = int(args.source) if args.source.isdigit() else args.source
+    name = str(args.source if source is None else source)
+    if args.show:
+        require_gui()
+    source = int(name) if name.isdigit() else name
     probe = FrameStream(source, max_frames=args.max_frames)
     live = LatestFrames(probe)
     if live.live:  # count delivered frames, not grabbed ones
         probe.max_frames = None
-    name, tracker = str(args.source), Tracker()
+    tracker = Tracker()
     temporal = create_temporal(args.temporal, args.temporal_model, args.ema_alpha)
     outputs = _Outputs(args, name, rec.spec.labels, probe.fps)
     grabbed = iter(live)
     frames = _LastFrame(islice(grabbed, args.max_frames) if live.live else grabbed)
     results = rec.stream(frames, source=name, tracker=tracker, temporal=temporal,
                          detect_every=args.detect_every)
-    last = None
+    last, faces = None, 0
     try:
         with Progress(probe.frame_count, "frames", args.progress) as bar:
             for last in results:
@@ -115,7 +134,8 @@ def analyze_video(rec, args, sink, kind: str) -> int:
                 outputs.add(last, drawn, [t.id for t in tracker.tracks])
                 if args.show and _show(drawn):
                     break
-                bar.update(1, faces=len(last.faces))
+                faces += len(last.faces)
+                bar.update(1, faces=faces)
     finally:
         results.close()
         grabbed.close()  # stops a live source's grabber thread now, not at garbage collection
@@ -127,6 +147,21 @@ def _draw(frame, res):
     from ..draw import draw_result
 
     return draw_result(frame, res)
+
+
+def require_gui() -> None:
+    """Raise MissingDependencyError unless this OpenCV can open a window (the headless build
+    that litefer installs cannot)."""
+    import re
+
+    from ..errors import MissingDependencyError
+
+    gui = re.search(r"GUI:\s*(\S+)", cv2.getBuildInformation())
+    if gui is None or gui.group(1).upper() == "NONE":
+        raise MissingDependencyError(
+            "--show needs a GUI build of OpenCV, and the installed one (opencv-python-headless, "
+            "litefer's default) has none: pip uninstall opencv-python-headless && pip install "
+            "opencv-python; or drop --show and write an annotated video with --out")
 
 
 def _show(frame) -> bool:
@@ -165,12 +200,6 @@ class _LastFrame:
         for index, t, frame in self.frames:
             self.frame = frame
             yield index, t, frame
-
-
-def _writer(stem: Path, fps: float, frame) -> cv2.VideoWriter:
-    h, w = frame.shape[:2]
-    return cv2.VideoWriter(str(stem) + ".annotated.mp4", cv2.VideoWriter_fourcc(*"mp4v"),
-                           fps or 25.0, (w, h))
 
 
 def _write_summary(path: Path, tracks: dict, fps: float) -> None:
