@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from litefer.optimize.export import sha256
+from litefer.train.onnx_file import sha256
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "litefer" / "weights"
 RULE = ("highest PublicTest clip accuracy (vote) among stability values whose PublicTest flicker "

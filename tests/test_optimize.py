@@ -304,6 +304,8 @@ def test_optimize_refuses_pruning_an_onnx_file(fp32, tmp_path, capsys):
 
 
 def test_train_with_pruning_schedule_and_qat(torch, tmp_path):
+    from litefer.errors import LiteferError
+    from litefer.optimize.compress import from_train_config
     from litefer.optimize.prune import prunable
     from litefer.train.checkpoint import load_checkpoint
     from litefer.train.config import TrainConfig
@@ -312,7 +314,10 @@ def test_train_with_pruning_schedule_and_qat(torch, tmp_path):
     assert Trainer.__init__ and TrainConfig().prune_to == 0 and not TrainConfig().qat
     cfg = TrainConfig(out=str(tmp_path / "run"), epochs=2, batch_size=32, threads=1, tag="p",
                       prune_to=0.5, prune_start=0.0, prune_end=0.5, qat=True)
-    trainer = Trainer(cfg, train=synthetic_faces(140), val=synthetic_faces(35, seed=1))
+    with pytest.raises(LiteferError, match="compression factory"):
+        Trainer(cfg, train=synthetic_faces(140), val=synthetic_faces(35, seed=1))
+    trainer = Trainer(cfg, train=synthetic_faces(140), val=synthetic_faces(35, seed=1),
+                      compression=from_train_config)
     summary = trainer.fit(progress=False)
     model, _, info = load_checkpoint(tmp_path / "run" / "best.pt")
     kept = prunable(model, keep_first=True)
@@ -355,7 +360,7 @@ def test_compact_keeps_outputs_io_names_and_metadata_and_shrinks(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from litefer.optimize.compact import compact
+    from litefer.train.onnx_file import compact
 
     rng = np.random.default_rng(0)
     w = rng.integers(-127, 128, (4, 1, 3, 3)).astype(np.int8)

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="teacher-bank tests need litefer[train] (torch)")
 
 from litefer.errors import LiteferError  # noqa: E402
-from litefer.optimize.export import sha256  # noqa: E402
+from litefer.train.onnx_file import sha256  # noqa: E402
 from litefer.runtime.classifier import Classifier  # noqa: E402
 from litefer.train.config import AugmentConfig, TrainConfig  # noqa: E402
 from litefer.train.cv import CVConfig  # noqa: E402

@@ -179,17 +179,17 @@ def test_bad_mixup_or_average_is_refused_before_any_data_loads(tmp_path, capsys,
 
 
 def test_mixup_reaches_the_training_loop(tmp_path, monkeypatch):
-    import litefer.train.engine as engine
+    import litefer.train.loop as loop
 
     seen = []
-    real = engine.mixup_batch
+    real = loop.mixup_batch
 
     def spy(x, alpha, gen):
         out = real(x, alpha, gen)
         seen.append((alpha, out[2]))
         return out
 
-    monkeypatch.setattr(engine, "mixup_batch", spy)
+    monkeypatch.setattr(loop, "mixup_batch", spy)
     plain = _trainer(tmp_path / "a", limit=64).fit(progress=False)
     assert {a for a, _ in seen} == {0.0} and {lam for _, lam in seen} == {1.0}
     seen.clear()

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     require("onnx", "train")
     from ..models.layers import count_params
     from ..models.profile import count_macs
-    from ..optimize.export import export_onnx, sha256
+    from ..optimize.export import export_onnx
+    from ..train.onnx_file import sha256
 
     model, spec, info = _load(args.model)
     params, macs = count_params(model), count_macs(model, spec)

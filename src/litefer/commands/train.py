@@ -67,12 +67,22 @@ def add_parser(sub, name: str) -> None:
                    help="with --teacher-views and --teacher-tta, also train on each view's mirror "
                         "image (the flip-averaged teacher gives it the same outputs): twice the "
                         "views for the same teacher work")
+    p.add_argument("--extra-data", action="append", default=[], metavar="PATH[:SPLIT]",
+                   help="append another labelled set to the training split, e.g. "
+                        "../shared/data/muxspace:train (repeatable; same label space)")
+    p.add_argument("--logit-adjust", type=float, default=d.logit_adjust, metavar="TAU",
+                   help="logit-adjusted loss: train on logits + TAU * log(training prior), so the "
+                        "raw scores are class-balanced (0 = plain cross-entropy)")
+    p.add_argument("--domain-augment", type=float, default=0.0, metavar="P",
+                   help="per-image probability of illumination/contrast, blur and JPEG changes "
+                        "(noise and occlusion at P/2); 0 = off")
     p.set_defaults(run=run)
 
 
 def config_from_args(args: argparse.Namespace):
     from ..train.augment import AugmentConfig
     from ..train.config import TrainConfig
+    from ..train.domain import DomainConfig
 
     name = f"{args.model}.{args.tag}" if args.tag else args.model
     return TrainConfig(
@@ -87,7 +97,8 @@ def config_from_args(args: argparse.Namespace):
         init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
         distill_temperature=args.distill_temperature, ema=args.ema, mixup=args.mixup,
         teacher_views=args.teacher_views, teacher_bank=args.teacher_bank,
-        teacher_mirror=args.teacher_mirror,
+        teacher_mirror=args.teacher_mirror, extra_data=tuple(args.extra_data),
+        logit_adjust=args.logit_adjust, domain=DomainConfig.preset(args.domain_augment),
     )
 
 
@@ -95,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
     require("torch", "train")
     from ..train.engine import Trainer
 
-    summary = Trainer(config_from_args(args), progress=not args.quiet).fit(progress=not args.quiet)
+    from ..optimize.compress import from_train_config
+
+    trainer = Trainer(config_from_args(args), progress=not args.quiet,
+                      compression=from_train_config)
+    summary = trainer.fit(progress=not args.quiet)
     print(json.dumps(summary))
     return 0

@@ -109,7 +109,7 @@ def _base_card(cfg, info: dict, path: Path, evals: dict, parity) -> dict | None:
         return None
     from ..train.config import TrainConfig
     from .card import build_card, write_card
-    from .export import sha256
+    from ..train.onnx_file import sha256
 
     spec = model_spec(path)
     tcfg = TrainConfig.from_dict(info["config"]) if "config" in info \

@@ -1,25 +1,19 @@
 """Export a torch model to ONNX with its ModelSpec in the metadata, and prove parity with torch."""
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from ..metrics import softmax
 from ..preprocess import to_input
 from ..spec import ModelSpec
-from .compact import compact
+from ..train.onnx_file import save_with_spec
 
 PARITY_TOLERANCE = 1e-4
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path,
@@ -37,17 +31,6 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path,
                           input_names=["input"], output_names=["logits"], opset_version=opset,
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     return save_with_spec(buf.getvalue(), spec.with_(output="logits"), path)
-
-
-def save_with_spec(onnx_bytes: bytes, spec: ModelSpec, path: Path) -> Path:
-    """Stamp ``spec`` into an exported graph's metadata, check it and write it to ``path``."""
-    proto = onnx.load_from_string(onnx_bytes)
-    for key, value in spec.to_metadata().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name = "litefer"
-    onnx.save(compact(proto), str(path))  # short names, no value_info; compact() checks it
-    return path
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""A short fine-tuning loop over a FaceSet, with the training augmentation, for compressed models.
+"""Short fine-tuning of compressed models over a FaceSet, through the shared training loop.
 
 Used after each pruning step, after channel pruning and for quantisation-aware fine-tuning. It
 selects the epoch on the validation split (PublicTest for FER2013), never on the test split.
@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data import FaceSet
 from ..spec import ModelSpec
-from ..train.augment import random_affine
-from ..train.config import AugmentConfig
-from ..train.distill import check_distill, distill_loss
-from ..train.engine import batch_tensor, faces_to_uint8, predict_logits
+from ..train.config import AugmentConfig, TrainConfig
+from ..train.distill import check_distill
+from ..train.loop import faces_to_uint8, make_optimizer, predict_logits, run_epoch
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,15 @@ class FinetuneConfig:
     distill: float = 0.0
     distill_temperature: float = 4.0
 
+    def recipe(self) -> TrainConfig:
+        """The same settings as a TrainConfig for the shared loop: no warm-up (cosine from the
+        first step), no mixup, no domain augmentation."""
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           warmup_epochs=0.0, weight_decay=self.weight_decay,
+                           label_smoothing=self.label_smoothing, seed=self.seed,
+                           threads=self.threads, limit=self.limit, augment=self.augment,
+                           distill=self.distill, distill_temperature=self.distill_temperature)
+
 
 def accuracy(model: torch.nn.Module, x_uint8: np.ndarray, y: np.ndarray, spec: ModelSpec,
              compression=None) -> float:
@@ -49,32 +56,6 @@ def accuracy(model: torch.nn.Module, x_uint8: np.ndarray, y: np.ndarray, spec: M
     with compression.quantized() if compression is not None else nullcontext():
         logits = predict_logits(model, x_uint8, spec)
     return float((logits.argmax(1) == y).mean()) if len(y) else 0.0
-
-
-def _epoch(model, x, y, spec, cfg: FinetuneConfig, opt, sched, gen, compression, step: int,
-           teacher=None) -> int:
-    """One augmented pass over (x, y); returns the global step count after it."""
-    model.train()
-    order = torch.randperm(len(y), generator=gen).numpy()
-    for i in range(0, len(order), cfg.batch_size):
-        idx = np.sort(order[i:i + cfg.batch_size])
-        xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
-        labels = torch.from_numpy(y[idx])
-        if teacher is not None:
-            with torch.no_grad():
-                soft = teacher(xb)
-        with compression.quantized() if compression is not None else nullcontext():
-            logits = model(xb)
-            loss = distill_loss(logits, soft, labels, cfg) if teacher is not None else \
-                F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        if compression is not None:
-            compression.step(step)
-    return step
 
 
 def finetune(model: torch.nn.Module, spec: ModelSpec, train: FaceSet, val: FaceSet | None,
@@ -95,13 +76,13 @@ def finetune(model: torch.nn.Module, spec: ModelSpec, train: FaceSet, val: FaceS
     gen = torch.Generator().manual_seed(cfg.seed)
     train = train.subset(slice(0, cfg.limit)) if cfg.limit else train
     x, y = faces_to_uint8(train, spec), train.labels
-    total = cfg.epochs * math.ceil(len(y) / cfg.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-    history, best, best_state, step = [], -1.0, None, 0
-    for _ in range(cfg.epochs):
-        step = _epoch(model, x, y, spec, cfg, opt, sched, gen, compression, step, teacher)
+    recipe = cfg.recipe()
+    steps = math.ceil(len(y) / cfg.batch_size)
+    opt, sched = make_optimizer(model, recipe, steps)
+    history, best, best_state = [], -1.0, None
+    for epoch in range(cfg.epochs):
+        run_epoch(model, x, y, spec, recipe, opt, sched, gen, teacher=teacher,
+                  compression=compression, first_step=epoch * steps)
         if val is not None:
             history.append(accuracy(model, faces_to_uint8(val, spec), val.labels, spec,
                                     compression))

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import LiteferError
 from ..preprocess import to_input
 from .artefact import metadata, read_spec, with_extra, write_metadata
-from .compact import compact
+from ..train.onnx_file import compact
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..errors import LiteferError
+from .domain import DomainConfig
 
 
 def check_mixup_alpha(alpha: float) -> None:
@@ -63,6 +64,10 @@ class TrainConfig:
     teacher_views: int = 0
     teacher_bank: str = "runs/teacher_bank"
     teacher_mirror: bool = False    # also train on each banked view's mirror (needs teacher_tta)
+    # Generalisation beyond the training set's own class mix and capture conditions.
+    extra_data: tuple[str, ...] = ()  # "PATH[:SPLIT]" sets appended to the training split
+    logit_adjust: float = 0.0         # tau of the logit-adjusted loss (Menon et al.); 0 = plain
+    domain: DomainConfig = field(default_factory=DomainConfig)  # photometric/blur/JPEG/occlusion
 
     def __post_init__(self) -> None:
         """LiteferError at construction, before any data loads, for settings no run can use."""
@@ -82,6 +87,14 @@ class TrainConfig:
             raise LiteferError("--teacher-mirror mirrors banked views: it needs --teacher-views "
                                "and --teacher-tta (a mirror has the view's logits only when the "
                                "teacher averages over both)")
+        if self.ema and (self.prune_to or self.qat):
+            raise LiteferError("--ema cannot be combined with pruning or QAT: the average of the "
+                               "weights is neither sparse nor quantised")
+        if self.logit_adjust < 0:
+            raise LiteferError(f"--logit-adjust must be >= 0 (0 = plain loss), got {self.logit_adjust}")
+        if self.teacher_views and self.domain.enabled:
+            raise LiteferError("--domain-augment cannot be combined with --teacher-views: the bank "
+                               "holds the teacher's outputs for fixed views")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,4 +104,6 @@ class TrainConfig:
         d = dict(d)
         d["augment"] = AugmentConfig(**d.get("augment", {}))
         d["teachers"] = tuple(d.get("teachers", ()))
+        d["extra_data"] = tuple(d.get("extra_data", ()))
+        d["domain"] = DomainConfig(**d.get("domain", {}))
         return cls(**d)

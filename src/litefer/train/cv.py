@@ -37,13 +37,10 @@ from ..errors import DatasetError, LiteferError
 from ..metrics import classification_report
 from ..models import create_model
 from ..spec import ModelSpec
-from .augment import random_affine
 from .config import TrainConfig
 from .distill import check_distill_recipe, check_teacher_spec, mean_log_probs
 from .ema import WeightAverage
-from .engine import (_class_weights, _schedule, batch_loss, batch_tensor, faces_to_uint8,
-                     predict_logits)
-from .mixup import mixup_batch
+from .loop import faces_to_uint8, make_loss, make_optimizer, predict_logits, run_epoch
 
 
 # Settings added after folds had been cached (fold teachers, mixup, teacher_views, which CV
@@ -132,33 +129,16 @@ def fit_fixed_epochs(model: torch.nn.Module, spec: ModelSpec, x: np.ndarray, y: 
     {"epoch", "train_loss", "train_acc", "seconds"} (accuracy on augmented batches)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = math.ceil(len(y) / cfg.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
-    weights = _class_weights(y, len(spec.labels)) if cfg.class_weights else None
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    opt, sched = make_optimizer(model, cfg, steps)
+    loss_fn = make_loss(cfg, y, len(spec.labels))
     ema = WeightAverage(model, cfg.ema) if cfg.ema else None
     history = []
     for epoch in range(cfg.epochs):
-        t0, model = time.time(), model.train()
-        order = torch.randperm(len(y), generator=gen).numpy()
-        loss_sum, correct = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
-            idx = np.sort(order[i:i + cfg.batch_size])
-            xb = random_affine(batch_tensor(x[idx], spec), cfg.augment, gen)
-            xb, perm, lam = mixup_batch(xb, cfg.mixup, gen)
-            yb = torch.from_numpy(y[idx])
-            logits = model(xb)
-            loss = batch_loss(logits, xb, yb, perm, lam, cfg, loss_fn, teacher)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update(model)
-            loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / len(y),
-                        "train_acc": correct / len(y), "seconds": time.time() - t0})
+        t0 = time.time()
+        loss, acc = run_epoch(model, x, y, spec, cfg, opt, sched, gen, loss_fn=loss_fn,
+                              teacher=teacher, ema=ema, first_step=epoch * steps)
+        history.append({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc,
+                        "seconds": time.time() - t0})
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())
     return history

@@ -6,83 +6,44 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data import FaceSet, load_splits
+from ..data import FaceSet, load_dataset, load_splits
 from ..errors import LiteferError
 from ..models import create_model
-from ..preprocess import fit_crop, normalize
-from ..spec import ModelSpec
-from .augment import random_affine
 from .config import TrainConfig
 from .checkpoint import load_checkpoint
-from .distill import OnnxTeacher, check_distill_recipe, distill_loss
+from .distill import OnnxTeacher, check_distill_recipe
 from .ema import WeightAverage
-from .mixup import mixed_loss, mixup_batch
 from .history import ResourceMeter, write_history
+from .loop import (batch_tensor, faces_to_uint8, make_loss, make_optimizer,  # noqa: F401
+                   predict_logits, run_epoch)
 from .teacher_bank import TeacherBank, load_or_build_bank
 
 
-def faces_to_uint8(fs: FaceSet, spec: ModelSpec) -> np.ndarray:
-    """FaceSet images -> uint8 (N, C, H, W) at the spec's size/channels (shared with runtime)."""
-    if fs.images.ndim == 3 and spec.channels == 1 and fs.images.shape[1:] == spec.input_size:
-        return fs.images[:, None]
-    return np.stack([fit_crop(im, spec) for im in fs.images])
+def load_extra(specs: tuple[str, ...], space) -> list[FaceSet]:
+    """Extra training sets named "PATH[:SPLIT]" (e.g. "../shared/data/muxspace:train"), each in
+    the label space ``space``; LiteferError for another label space."""
+    sets = []
+    for item in specs:
+        path, _, split = item.partition(":") if not Path(item).exists() else (item, "", "")
+        fs = load_dataset(path, split or None)
+        if fs.space.classes != space.classes:
+            raise LiteferError(f"--extra-data {item}: labels {fs.space.classes} differ from the "
+                               f"training set's {space.classes}")
+        sets.append(fs)
+    return sets
 
 
-def batch_tensor(x_uint8: np.ndarray, spec: ModelSpec) -> torch.Tensor:
-    return torch.from_numpy(normalize(x_uint8, spec))
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, x_uint8: np.ndarray, spec: ModelSpec,
-                   batch_size: int = 512, tta_flip: bool = False) -> np.ndarray:
-    """Logits float32 (N, K) in eval mode; with tta_flip, the mean with the mirrored image."""
-    model.eval()
-    out = []
-    for i in range(0, len(x_uint8), batch_size):
-        xb = batch_tensor(x_uint8[i:i + batch_size], spec)
-        logits = model(xb)
-        if tta_flip:
-            logits = (logits + model(torch.flip(xb, dims=[3]))) / 2
-        out.append(logits.numpy())
-    k = len(spec.labels)
-    return np.concatenate(out) if out else np.zeros((0, k), np.float32)
-
-
-def _schedule(cfg: TrainConfig, steps_per_epoch: int):
-    total = cfg.epochs * steps_per_epoch
-    warm = max(1, int(cfg.warmup_epochs * steps_per_epoch))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-    return factor
-
-
-def _class_weights(labels: np.ndarray, k: int) -> torch.Tensor:
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    w = counts.sum() / (k * np.maximum(counts, 1))
-    return torch.tensor(w, dtype=torch.float32)
-
-
-def batch_loss(logits: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
-               perm: torch.Tensor | None, lam: float, cfg: TrainConfig, loss_fn,
-               teacher=None) -> torch.Tensor:
-    """Training loss of one batch ``xb`` (already blended by ``mixup_batch``: ``perm``, ``lam``)
-    with logits (N, K) and int64 labels ``yb`` (N,): ``loss_fn(logits, labels)`` without a
-    teacher, else ``distill_loss`` against ``teacher(xb)`` (computed once); both labels of a
-    blend weighted by ``lam`` (``mixed_loss``). Shared by Trainer and litefer.train.cv."""
-    if teacher is None:
-        return mixed_loss(lambda y: loss_fn(logits, y), yb, perm, lam)
-    soft = teacher(xb)
-    return mixed_loss(lambda y: distill_loss(logits, soft, y, cfg), yb, perm, lam)
+def label_prior(labels: np.ndarray, k: int) -> np.ndarray:
+    """Class frequencies float64 (k,) of int labels (N,), each at least 1 count (no log(0))."""
+    counts = np.maximum(np.bincount(labels, minlength=k).astype(np.float64), 1.0)
+    return counts / counts.sum()
 
 
 class Trainer:
@@ -91,11 +52,12 @@ class Trainer:
     With ``cfg.ema`` the weight average (:class:`WeightAverage`) is validated and saved as
     best.pt; the live weights' accuracy is logged beside it as ``live_val_acc``.
     With ``cfg.teacher_views`` the teacher bank is built (or read) here; ``progress`` shows its
-    bar.
+    bar. ``compression``: a factory ``(cfg, model, steps_per_epoch) -> Compression`` (e.g.
+    ``litefer.optimize.compress.from_train_config``), required when cfg asks for pruning or QAT.
     """
 
     def __init__(self, cfg: TrainConfig, train: FaceSet | None = None, val: FaceSet | None = None,
-                 progress: bool = True):
+                 progress: bool = True, compression: Callable | None = None):
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -113,14 +75,18 @@ class Trainer:
             self.model, _ = create_model(cfg.model, self.spec)
         if cfg.init_from:
             self._init_from(cfg.init_from)
-        self.x_train, self.y_train = faces_to_uint8(train, self.spec), train.labels
+        extra = load_extra(cfg.extra_data, train.space)
+        self.x_train = np.concatenate([faces_to_uint8(fs, self.spec) for fs in (train, *extra)])
+        self.y_train = np.concatenate([train.labels, *(fs.labels for fs in extra)])
+        prior = label_prior(self.y_train, len(self.spec.labels))
+        self.spec = self.spec.with_(prior=tuple(float(p) for p in prior))
+        # Logit adjustment: the loss sees logits + tau * log(prior), so the raw logits learn the
+        # class-balanced posterior; the runtime may add the prior back (spec.prior_tau < 0).
+        self.loss_bias = torch.tensor(cfg.logit_adjust * np.log(prior), dtype=torch.float32)
         self.x_val, self.y_val = faces_to_uint8(val, self.spec), val.labels
         self.steps = math.ceil(len(self.y_train) / cfg.batch_size)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
-                                     weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _schedule(cfg, self.steps))
-        weights = _class_weights(self.y_train, len(self.spec.labels)) if cfg.class_weights else None
-        self.loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+        self.opt, self.sched = make_optimizer(self.model, cfg, self.steps)
+        self.loss_fn = make_loss(cfg, self.y_train, len(self.spec.labels))
         self.teacher = self._teacher()
         self.bank: TeacherBank | None = None
         if cfg.teacher_views:  # built (or read) before any step, so a resumed run finds it
@@ -132,12 +98,11 @@ class Trainer:
         self.epoch, self.best_acc, self.history = 0, -1.0, []
         self.compress = None  # pruning schedule / QAT, only when the config asks (prune_to, qat)
         if cfg.prune_to or cfg.qat:
-            from ..optimize.compress import from_train_config
-
-            self.compress = from_train_config(cfg, self.model, self.steps)
-        if cfg.ema and self.compress is not None:
-            raise LiteferError("--ema cannot be combined with pruning or QAT: the average of the "
-                               "weights is neither sparse nor quantised")
+            if compression is None:
+                raise LiteferError("pruning or QAT needs a compression factory: "
+                                   "Trainer(cfg, compression=litefer.optimize.compress."
+                                   "from_train_config)")
+            self.compress = compression(cfg, self.model, self.steps)
         self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema else None
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         if cfg.resume and (self.out / "last.pt").exists():
@@ -181,37 +146,11 @@ class Trainer:
         return self.compress.quantized() if self.compress is not None else nullcontext()
 
     def _train_epoch(self, bar: tqdm) -> tuple[float, float]:
-        self.model.train()
-        order = torch.randperm(len(self.y_train), generator=self.gen).numpy()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for i in range(0, len(order), self.cfg.batch_size):
-            idx = np.sort(order[i:i + self.cfg.batch_size])
-            teacher = self.teacher
-            if self.bank is not None:  # a banked view and the teacher's logits for it
-                xb, soft = self.bank.batch(self.x_train, idx, self.spec, self.gen)
-                teacher = lambda _x, soft=soft: soft  # noqa: E731
-            else:
-                xb = random_affine(batch_tensor(self.x_train[idx], self.spec), self.cfg.augment,
-                                   self.gen)
-            xb, perm, lam = mixup_batch(xb, self.cfg.mixup, self.gen)
-            yb = torch.from_numpy(self.y_train[idx])
-            with self._quantized():
-                logits = self.model(xb)
-                loss = batch_loss(logits, xb, yb, perm, lam, self.cfg, self.loss_fn, teacher)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-            self.opt.step()
-            self.sched.step()
-            if self.compress is not None:
-                self.compress.step(self.epoch * self.steps + i // self.cfg.batch_size + 1)
-            if self.ema is not None:
-                self.ema.update(self.model)
-            loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += len(idx)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        return loss_sum / seen, correct / seen
+        return run_epoch(self.model, self.x_train, self.y_train, self.spec, self.cfg, self.opt,
+                         self.sched, self.gen, loss_fn=self.loss_fn, teacher=self.teacher,
+                         bank=self.bank, compression=self.compress, ema=self.ema,
+                         loss_bias=self.loss_bias if self.cfg.logit_adjust else None,
+                         first_step=self.epoch * self.steps, bar=bar)
 
     def fit(self, progress: bool = True) -> dict:
         """Train to cfg.epochs (continuing a resumed run); returns the summary written to disk."""

@@ -42,9 +42,9 @@ from ..metrics import classification_report
 from ..models.multistream import STAGES, STREAMS, MultiStreamConfig, MultiStreamNet
 from ..video.clips import ClipConfig, make_clips
 from .augment import random_affine
-from .config import AugmentConfig, TrainConfig
+from .config import AugmentConfig
 from .cv import group_kfold
-from .engine import _schedule
+from .loop import warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def fit_stage(model: MultiStreamNet, stage: str, forward, inputs: list[torch.Ten
     steps = math.ceil(len(y) / sc.batch_size)
     opt = torch.optim.AdamW(params, lr=sc.lr, weight_decay=sc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, _schedule(TrainConfig(epochs=sc.epochs, warmup_epochs=1.0), steps))
+        opt, warmup_cosine(sc.epochs, 1.0, steps))
     aug, loss_sum = AugmentConfig(), 0.0
     with tqdm(total=sc.epochs * steps, desc=f"  {stage}", disable=not progress,
               leave=False, file=sys.stderr) as bar:

@@ -1,4 +1,9 @@
-"""Storage compaction of ONNX artefacts: what a tiny model's file holds besides its weights.
+"""Writing ONNX artefacts: the model spec stamped into the metadata, storage compaction, sha256.
+
+``save_with_spec`` is how every trained graph (classifier, temporal GRU, quantised variant)
+reaches disk; ``litefer.optimize`` builds on it, never the other way round.
+
+Compaction, what a tiny model's file holds besides its weights:
 
 For a 57K-parameter network the graph's bookkeeping is a large share of the file: exporter
 tensor names (``/blocks/blocks.2/body/body.3/body.3.0/Conv_output_0``), node names, shape
@@ -17,8 +22,13 @@ numpy + onnx only.
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import onnx
 from onnx import TensorProto, numpy_helper
+
+from ..spec import ModelSpec
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SHARE_MAX_BYTES = 64  # initializers up to this size are de-duplicated by value
@@ -103,3 +113,19 @@ def compact(model: onnx.ModelProto) -> onnx.ModelProto:
     m.doc_string = ""
     onnx.checker.check_model(m)
     return m
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_with_spec(onnx_bytes: bytes, spec: ModelSpec, path: Path) -> Path:
+    """Stamp ``spec`` into an exported graph's metadata, check it and write it to ``path``."""
+    proto = onnx.load_from_string(onnx_bytes)
+    for key, value in spec.to_metadata().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "litefer"
+    onnx.save(compact(proto), str(path))  # short names, no value_info; compact() checks it
+    return path

@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import LiteferError
-from ..optimize.export import sha256
+from .onnx_file import sha256
 from ..preprocess import normalize
 from ..spec import ModelSpec
 from .augment import sample_affine, warp

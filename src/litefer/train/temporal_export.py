@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..optimize.export import save_with_spec
+from .onnx_file import save_with_spec
 from ..spec import ModelSpec
 
 PARITY_TOLERANCE = 1e-4
