@@ -8,8 +8,8 @@ stability values whose PublicTest flicker reduction is >= 5x.
     python scripts/gru_card.py --runs runs/temporal_gru.s4 runs/temporal_gru.s8 runs/temporal_gru.s16 \
         --selection results/video/selection_publictest_stability{4,8,16}.json \
         --classifier src/litefer/weights/nano_a.fer2013.fp32.onnx \
-        --classifier-note "nano_a distilled from two vgg_fer teachers in session 8"
-    # then: scripts/video_robustness.py on PrivateTest clips -> --private, and rerun with it
+        --classifier-note "nano_a distilled from two vgg_fer teachers"
+    # then: benchmarks/video_robustness.py on PrivateTest clips -> --private, and rerun with it
 """
 from __future__ import annotations
 

@@ -48,8 +48,7 @@ def add_parser(sub, name: str) -> None:
                    help="INT8 graph: QLinearConv & co. (smaller file) or QDQ pairs")
     p.add_argument("--int8-full-range", action="store_true",
                    help="INT8 weights on 8 bits instead of 7: exact only on CPUs with VNNI, "
-                        "saturates on AVX2-only x86 (how the INT8 files shipped before "
-                        "session 10 were made)")
+                        "saturates on AVX2-only x86")
     p.add_argument("--tag", default=None, help="variant tag suffix (default: e.g. c30-p50)")
     p.add_argument("--compile", nargs="?", const="extended", default="",
                    choices=["basic", "extended", "all"],

@@ -163,7 +163,7 @@ NANO_CONFIGS: dict[str, NanoConfig] = {
     # results/search/nano_b: band 122.4K-136K params, trial 38 of 40, proxy accuracy 0.3580.
     "nano_b": NanoConfig(stem=12, widths=(32, 40, 48), depths=(2, 2, 4),
                          mixes=(Mix(2, 3, (1, 2)),)),
-    # Designed by hand, not searched (session 10): nano_a's parameter budget spent on 2.7x its
+    # Designed by hand, not searched: nano_a's parameter budget spent on 2.7x its
     # MACs (a first stage at full 48x48 resolution, four stages of at most two layers) to test
     # whether the distilled student is limited by compute rather than parameters.
     "nano_c": NanoConfig(stem=16, widths=(32, 48, 64, 96), depths=(1, 2, 2, 2),

@@ -161,9 +161,9 @@ class Int8Config:
     Runtime at load) or "qoperator" (QLinearConv & co. written out: one node per layer, the
     smaller file); reduce_range: weights on 7 bits, so that x86 CPUs without VNNI (AVX2's
     u8 x s8 pair sums saturate int16) compute what VNNI CPUs compute. Measured on an AVX2-only
-    EPYC (session 10): 8-bit weights moved a test model's probabilities by up to 0.056, 7-bit ones
-    stay inside the documented 0.05; on FER2013 the shipped 8-bit nano_a lost 0.83 PublicTest
-    points there, the 7-bit one 0.03 (session 11, which re-made the shipped files with 7 bits)."""
+    EPYC (2026-11-23): 8-bit weights moved a test model's probabilities by up to 0.056, 7-bit
+    ones stay inside the documented 0.05; on FER2013 an 8-bit nano_a INT8 file lost 0.83
+    PublicTest points there, the 7-bit one 0.03 (results/training/README.md)."""
 
     per_channel: bool = True
     calibrate: str = "minmax"
