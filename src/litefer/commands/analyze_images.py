@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-# Decoded pixels held in one batch at most (a batch closes early when it reaches this): eight
-# 25 MP images would otherwise sit in memory together (75 MB each at 8-bit RGB).
-BATCH_PIXELS = 50_000_000
+# Decoded pixels held in one batch at most (a batch closes early rather than pass it): one image
+# at io's default bound; sixteen 12 MP photos would otherwise sit in memory together (576 MB).
+BATCH_PIXELS = 25_000_000
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPUs (and detector threads) per actor (default: the cluster's CPUs "
                         "shared out among the workers)")
     g.add_argument("--format", dest="fmt", choices=["jsonl", "parquet"], default="jsonl",
-                   help="jsonl: --json FILE (or stdout); parquet: --json names a folder of parts")
+                   help="jsonl: --json FILE (or stdout); parquet: --json names a folder of parts "
+                        "(either engine)")
     g.add_argument("--resume", action="store_true",
-                   help="keep the records already in --json and analyse only the other inputs")
+                   help="keep the records already in --json and analyse only the other inputs "
+                        "(either engine; a source is skipped when its records were committed)")
     g.add_argument("--range-frames", type=int, default=300,
                    help="videos are split into ranges of N frames, analysed in parallel")
 
