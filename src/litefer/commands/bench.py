@@ -166,6 +166,8 @@ def _run_load(args: argparse.Namespace) -> int:
         print(f"{'litefer/fer':<12} {q['idle']['median']:>11.2f}x {q['idle']['lowest']:>12.2f}x "
               f"{q['loaded']['median']:>13.2f}x {q['loaded']['lowest']:>14.2f}x")
         print("(ratio columns: median and lowest of litefer / fer over runs made back to back)")
+        print(f"fer finds {result['fer']['faces']} face(s) in the frame (its default FER(): "
+              "Haar cascade + TFLite model, in its own process)")
     if result["fer_note"]:
         print(f"note: {result['fer_note']}", file=sys.stderr)
     return 0
