@@ -122,6 +122,15 @@ def test_local_resume_keeps_records_and_analyses_only_new_images(tmp_path, capsy
     assert [Path(r["source"]).name for r in records(text)] == ["a.png", "b.png"]
 
 
+def test_local_resume_skips_a_committed_video(tmp_path, capsys):
+    video, out = face_video(tmp_path / "clip.mp4", frames=3), tmp_path / "out.jsonl"
+    assert main(["analyze", str(video), "--json", str(out), "--resume"]) == 0
+    first = out.read_text()
+    assert [r["frame"] for r in records(first)] == [0, 1, 2]
+    assert main(["analyze", str(video), "--json", str(out), "--resume"]) == 0
+    assert out.read_text() == first and "nothing to do" in capsys.readouterr().err
+
+
 def test_local_parquet_writes_a_folder_and_needs_json(tmp_path, capsys):
     pytest.importorskip("pyarrow")
     from litefer.scale.writer import read_records

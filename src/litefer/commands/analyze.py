@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
             from .analyze_video import analyze_video
 
             if args.source in done:
+                print(f"litefer analyze: {args.source}: already in {args.json_out} (--resume); "
+                      "nothing to do", file=sys.stderr)
                 return 0
             return 1 if analyze_video(rec, args, sink, kind) else 0
         failed = _images_and_videos(rec, args, sink, images, videos, root, done)
