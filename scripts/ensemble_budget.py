@@ -2,7 +2,7 @@
 
     python scripts/ensemble_budget.py --data ../shared/data/fer2013.csv.gz --budget-params 250000 \\
         --model src/litefer/weights/mini_xception.fer2013.fp32.onnx \\
-        --model results/training/teachers/mini_xception.e80.onnx ... --json
+        --model runs/e80_export/mini_xception.fer2013.fp32.onnx ... --json
 
 Every subset of the listed models whose summed weights (graph_stats: conv/linear weights and
 biases as exported, batch norms folded) fit the budget is scored by the mean of its members'

@@ -2,8 +2,8 @@
 views) on FER2013 splits, computed by the very code that teaches during `litefer train --teacher`.
 
     python scripts/teacher_accuracy.py --data ../shared/data/fer2013.csv.gz \\
-        --teacher results/training/teachers/mini_xception.e80.onnx \\
-        --teacher results/training/teachers/mini_xception.e100.onnx --tta --json
+        --teacher results/training/teachers/vgg_fer.e40.onnx \\
+        --teacher results/training/teachers/vgg_fer.r2.onnx --tta --json
 
 Each listed model alone, then the ensemble; selection uses PublicTest, PrivateTest is reported.
 """
