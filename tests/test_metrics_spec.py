@@ -126,3 +126,12 @@ def test_spec_prior_fields_round_trip_and_old_metadata_reads_as_none():
     assert back.prior == () and back.prior_tau == 0.0
     with pytest.raises(ValueError, match="one positive value per label"):
         ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(1.0,))
+
+
+def test_a_negative_strength_adds_the_prior_back():
+    logits = np.array([[0.3, -1.2, 2.0], [1.0, 1.0, 1.0]])
+    prior = (0.7, 0.2, 0.1)
+    np.testing.assert_allclose(adjust_logits(adjust_logits(logits, prior, 0.8), prior, -0.8),
+                               logits, atol=1e-12)
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b", "c"), prior=prior, prior_tau=-1.0)
+    np.testing.assert_allclose(proba_from_output(logits[1:], spec), [prior], atol=1e-6)

@@ -63,7 +63,7 @@ def effective_spec(spec: ModelSpec, tau: float | None = None, prior: str = "spec
     if tau is None:
         return spec
     chosen = resolve_prior(spec, prior)
-    if tau > 0 and not chosen:
+    if tau != 0 and not chosen:
         raise LiteferError(f"{spec.name} stores no label prior; pass --prior fer2013 or values")
     return spec.with_(prior=chosen, prior_tau=float(tau))
 

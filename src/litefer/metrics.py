@@ -77,7 +77,8 @@ def adjust_logits(logits: np.ndarray, prior, tau: float) -> np.ndarray:
     """Prior correction (post-hoc logit adjustment): ``logits - tau * log(prior)``.
 
     logits: (..., K) log-probabilities up to a constant per row; prior: K positive values in label
-    order (normalised here; a uniform prior changes no argmax and no softmax); tau >= 0. An empty
+    order (normalised here; a uniform prior changes no argmax and no softmax); tau: any real
+    (positive removes the prior, negative adds it, for a model trained on adjusted logits). An empty
     prior or tau == 0 returns ``logits`` itself. Raises ValueError for a prior of the wrong length
     or with a value <= 0.
     """

@@ -18,7 +18,8 @@ class ModelSpec:
     output: "logits" or "probs" (what the ONNX graph returns);
     prior: the training label prior in label order (one positive value per label; empty = none);
     prior_tau: strength of the prior correction the runtime applies (0 = none): class scores
-    become log-probabilities minus ``prior_tau * log(prior)`` (see litefer.metrics.adjust_logits).
+    become log-probabilities minus ``prior_tau * log(prior)`` (see litefer.metrics.adjust_logits);
+    a negative value adds the prior back (a model trained with a logit-adjusted loss).
     Metadata written before these two fields existed reads back as no correction.
     """
 
@@ -52,8 +53,6 @@ class ModelSpec:
         if self.prior and (len(self.prior) != len(self.labels) or min(self.prior) <= 0):
             raise ValueError(f"prior needs one positive value per label ({len(self.labels)}), "
                              f"got {self.prior}")
-        if self.prior_tau < 0:
-            raise ValueError(f"prior_tau must be >= 0, got {self.prior_tau}")
 
     def with_(self, **changes) -> "ModelSpec":
         """A copy with some fields changed."""

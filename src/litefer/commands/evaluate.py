@@ -26,7 +26,8 @@ def add_parser(sub, name: str) -> None:
                    help="also score with flip averaging (reported separately, with its ms/face)")
     p.add_argument("--prior-tau", default=None,
                    help="prior-correction strength overriding the model's (one value; with "
-                        "--table a comma list, e.g. 0,0.5,1)")
+                        "--table a comma list, e.g. 0,0.5,1; write --prior-tau=-1,0 when the "
+                        "first is negative: a negative strength adds the prior back)")
     p.add_argument("--prior", default="spec",
                    help="prior for --prior-tau: spec (the model's, else FER2013 Training counts), "
                         "fer2013, or comma-separated values in label order")
@@ -57,8 +58,8 @@ def _taus(text: str | None, many: bool):
         values = tuple(float(v) for v in str(text).split(","))
     except ValueError:
         raise LiteferError(f"--prior-tau takes numbers (e.g. 1 or 0,0.5,1), got {text!r}") from None
-    if (len(values) > 1 and not many) or min(values) < 0:
-        raise LiteferError(f"--prior-tau takes one value >= 0 here (a list only with --table), "
+    if len(values) > 1 and not many:
+        raise LiteferError(f"--prior-tau takes one value here (a list only with --table), "
                            f"got {text!r}")
     return values
 
@@ -98,9 +99,10 @@ def _run_one(args) -> int:
 
 def _is_cross(path: Path) -> bool:
     """A muxspace or CK+48 folder (their default split is not a sub-folder)."""
+    from ..data import is_muxspace
     from ..data.folders import detect_layout
 
-    return (path / "manifest.csv").is_file() or (path.is_dir() and detect_layout(path) == "ckplus48")
+    return is_muxspace(path) or (path.is_dir() and detect_layout(path) == "ckplus48")
 
 
 def _write_out(report: dict, out: Path) -> None:

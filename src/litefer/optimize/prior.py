@@ -23,7 +23,8 @@ def set_prior(path: str | Path, tau: float, prior: str | tuple[float, ...] = "sp
 
     prior: a tuple of positive values in label order, or a name for litefer.evaluate.resolve_prior
     ("spec": the stored prior, else FER2013 Training counts for FER2013 labels; "fer2013"; or
-    comma-separated values). tau 0 with no prior clears the correction. Raises LiteferError for a
+    comma-separated values). tau 0 turns the correction off; a negative tau adds the prior back
+    (for a model trained with a logit-adjusted loss). Raises LiteferError for a
     file without a litefer spec or a prior that does not fit its labels.
     """
     import onnx
@@ -37,9 +38,7 @@ def set_prior(path: str | Path, tau: float, prior: str | tuple[float, ...] = "sp
     values = tuple(prior) if isinstance(prior, (tuple, list)) else resolve_prior(spec, prior)
     if values and min(values) > 0:
         values = tuple(v / sum(values) for v in values)  # stored as shares of the training set
-    if tau < 0:
-        raise LiteferError(f"tau must be >= 0, got {tau}")
-    if tau > 0 and not values:
+    if tau != 0 and not values:
         raise LiteferError(f"{src} stores no label prior and its labels are not FER2013's; "
                            "pass the prior's values in label order")
     try:
@@ -56,7 +55,8 @@ def set_prior(path: str | Path, tau: float, prior: str | tuple[float, ...] = "sp
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Set the prior correction in an ONNX model spec.")
     parser.add_argument("model", help="litefer ONNX classifier")
-    parser.add_argument("--tau", type=float, required=True, help="correction strength (0 = none)")
+    parser.add_argument("--tau", type=float, required=True,
+                        help="correction strength (0 = none; negative adds the prior back)")
     parser.add_argument("--prior", default="spec",
                         help="spec (stored, else FER2013 Training counts), fer2013, or v1,v2,...")
     parser.add_argument("--out", default=None, help="write a copy here instead of in place")
