@@ -1,6 +1,12 @@
 """Face-detector recall, precision and speed on AFW (../shared/data/afw), every installed backend.
 
     python scripts/eval_detectors.py [--data DIR] [--detectors yunet,haar] [--json out.json]
+    python scripts/eval_detectors.py --detectors yunet --compare-opencv --compare-yuface
+
+--compare-opencv adds "yunet-opencv": the same network (yunet_n_640_640.onnx from --yunet-dir)
+decoded by cv2.FaceDetectorYN at litefer's threshold and detection size; --compare-yuface adds
+"yuface": libfacedetection's compiled YuNet from the yuface package (CPython <= 3.11, x86-64),
+at its score scale 0..1. Neither is a litefer backend; they are here to compare against.
 
 Matching rule (lenient, the issue's): a detection matches an annotated face when its box
 contains the centre of the face's landmark extent (faces.csv lm_*: a tight brow-to-chin box)
@@ -14,8 +20,12 @@ annotated is not necessarily false: this precision is a lower bound on the true 
 that overlap an annotated face without matching (duplicates, poor boxes) are reported as
 "overlap_unmatched" and left out of it; precision_all = matched / all detections.
 
+landmarks = share of detections that carry landmarks.
+
 Speed: milliseconds per 640 x 480 frame (AFW photos cropped and resized to 640 x 480), median
-over --repeats passes after --warmup calls, one process, whatever threads the backend uses.
+over --repeats passes after --warmup calls, one process, whatever threads the backend uses
+(cv2.FaceDetectorYN: OpenCV's, cv2.getNumThreads()). Times from a machine other programs also
+use are comparable only within one run.
 """
 from __future__ import annotations
 
@@ -32,6 +42,7 @@ import cv2
 import numpy as np
 
 from litefer.detect import create_detector, list_detectors
+from litefer.detect.base import finish, shrink, to_detection
 from litefer.io import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,18 +97,20 @@ def score_detector(detector, afw: dict[str, np.ndarray]) -> dict:
     """Run ``detector`` on every AFW photo; counts for the lenient and strict rules."""
     totals = {rule: {"matched": 0, "clear_fp": 0, "overlap_unmatched": 0}
               for rule in ("lenient", "strict")}
-    n_faces = n_dets = 0
+    n_faces = n_dets = n_marked = 0
     seconds = []
     for path, truth in afw.items():
         image = load_image(path)
         start = time.perf_counter()
-        boxes = [d.box for d in detector.detect(image)]
+        dets = detector.detect(image)
         seconds.append(time.perf_counter() - start)
+        boxes = [d.box for d in dets]
+        n_marked += sum(d.landmarks is not None for d in dets)
         n_faces, n_dets = n_faces + len(truth), n_dets + len(boxes)
         for rule, thr in (("lenient", LENIENT_IOU), ("strict", STRICT_IOU)):
             for k, v in match(boxes, truth, thr).items():
                 totals[rule][k] += v
-    result = {"faces": n_faces, "detections": n_dets,
+    result = {"faces": n_faces, "detections": n_dets, "landmarks": n_marked / max(n_dets, 1),
               "ms_per_afw_photo_median": 1000 * statistics.median(seconds)}
     for rule, t in totals.items():
         result[rule] = {**t, "recall": t["matched"] / max(n_faces, 1),
@@ -136,17 +149,56 @@ def time_detector(detector, frames: list[np.ndarray], warmup: int, repeats: int)
 
 def markdown(results: dict[str, dict]) -> str:
     head = ("| detector | options | recall | precision | precision (all) | recall strict | "
-            "precision strict | clear FP | overlap unmatched | ms / 640x480 (median) | "
-            "ms / AFW photo |\n|" + "---|" * 11)
+            "precision strict | clear FP | overlap unmatched | landmarks | ms / 640x480 "
+            "(median) | ms / AFW photo |\n|" + "---|" * 12)
     rows = [head]
     for name, r in results.items():
         le, st = r["lenient"], r["strict"]
         rows.append(
             f"| {name} | {r['options']} | {le['recall']:.1%} | {le['precision']:.1%} | "
             f"{le['precision_all']:.1%} | {st['recall']:.1%} | {st['precision']:.1%} | "
-            f"{le['clear_fp']} | {le['overlap_unmatched']} | {r['ms_640x480_median']:.1f} | "
+            f"{le['clear_fp']} | {le['overlap_unmatched']} | {r['landmarks']:.0%} | "
+            f"{r['ms_640x480_median']:.2f} | "
             f"{r['ms_per_afw_photo_median']:.1f} |")
     return "\n".join(rows)
+
+
+class OpenCVYuNet:
+    """YuNet decoded by cv2.FaceDetectorYN (fixed-size export, input size set per image) at
+    litefer's threshold, detection size and landmark mapping."""
+
+    name = "yunet-opencv"
+
+    def __init__(self, model: Path, score_threshold: float = 0.8, detect_size="auto"):
+        self.detect_size = detect_size
+        self.net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), score_threshold, 0.3)
+
+    def detect(self, image_rgb: np.ndarray) -> list:
+        small, scale = shrink(image_rgb, self.detect_size)
+        self.net.setInputSize((small.shape[1], small.shape[0]))
+        _, rows = self.net.detect(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+        rows = np.zeros((0, 15), np.float32) if rows is None else rows
+        return finish(to_detection((r[0], r[1], r[0] + r[2], r[1] + r[3]), float(r[14]),
+                                   r[4:14].reshape(5, 2), scale, image_rgb.shape) for r in rows)
+
+
+class Yuface:
+    """libfacedetection's YuNet from the yuface package (scores 0..100 mapped to 0..1)."""
+
+    name = "yuface"
+
+    def __init__(self, score_threshold: float = 0.7, detect_size="auto"):
+        import yuface
+
+        self.detect_size, self.threshold, self._detect = detect_size, score_threshold, yuface.detect
+
+    def detect(self, image_rgb: np.ndarray) -> list:
+        small, scale = shrink(image_rgb, self.detect_size)
+        confs, boxes, points = self._detect(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), self.threshold)
+        return finish(to_detection((x, y, x + w, y + h), c / 100.0,
+                                   p.reshape(5, 2).astype(np.float32), scale, image_rgb.shape)
+                      for c, (x, y, w, h), p in zip(confs.astype(float), boxes.astype(float),
+                                                    points))
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -174,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--compare-opencv", action="store_true",
+                        help="add YuNet decoded by cv2.FaceDetectorYN (see module doc)")
+    parser.add_argument("--compare-yuface", action="store_true",
+                        help="add yuface's compiled YuNet (needs pip install yuface)")
+    parser.add_argument("--yunet-dir", type=Path, default=ROOT.parent / "shared" / "models" /
+                        "yunet", help="folder with yunet_n_640_640.onnx for --compare-opencv")
     args = parser.parse_args(argv)
     afw_dir = args.data / "afw"
     if not (afw_dir / "faces.csv").is_file():
@@ -183,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     frames = frames_640x480(afw, args.frames)
     options = parse_options(args.option)
     results = {}
-    for name in filter(None, args.detectors.split(",")):
-        detector = create_detector(name, **options.get(name, {}))
+    extra = {"yunet-opencv": lambda **o: OpenCVYuNet(args.yunet_dir / "yunet_n_640_640.onnx", **o),
+             "yuface": Yuface}
+    names = list(filter(None, args.detectors.split(",")))
+    names += ["yunet-opencv"] * args.compare_opencv + ["yuface"] * args.compare_yuface
+    for name in names:
+        factory = extra.get(name, lambda **o: create_detector(name, **o))
+        detector = factory(**options.get(name, {}))
         results[name] = {"options": options.get(name, {}), **score_detector(detector, afw),
                          **time_detector(detector, frames, args.warmup, args.repeats)}
     sys.stdout.write(markdown(results) + "\n")
