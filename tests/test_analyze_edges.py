@@ -281,3 +281,23 @@ def test_batches_close_at_the_pixel_budget(tmp_path):
              for batch in decoded_batches(items, batch_size=16, workers=2, budget=110_000)]
     assert sizes == [[300], [300, 100, 100], [300]]  # 90 000 + 20 000 px: at the budget
     assert [len(b) for b in decoded_batches(items, batch_size=2, workers=1)] == [2, 2, 1]
+
+
+def test_bulk_inputs_report_an_unreadable_subfolder(tmp_path, monkeypatch):
+    from litefer.scale.inputs import error_records, list_inputs
+
+    (tmp_path / "locked").mkdir()
+    shutil.copy(ASSETS / "astronaut.png", tmp_path / "a.png")
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": (
+        _refuse(path) if Path(path).name == "locked" else real(path)))
+    errors = []
+    assert [Path(i.source).name for i in list_inputs(tmp_path, errors)] == ["a.png"]
+    (line,) = error_records(errors)
+    rec = json.loads(line)
+    assert rec["source"] == str(tmp_path / "locked") and "cannot be read" in rec["error"]
+    assert error_records(errors, done={str(tmp_path / "locked")}) == []
+
+
+def _refuse(path):
+    raise PermissionError(13, "Permission denied", str(path))

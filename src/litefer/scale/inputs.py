@@ -68,24 +68,36 @@ def kind_of(path: str | Path) -> str | None:
     return "video" if suffix in VIDEO_EXTENSIONS else None
 
 
-def list_inputs(source: str | Path) -> list[Input]:
+def list_inputs(source: str | Path, errors: list[tuple[str, str]] | None = None) -> list[Input]:
     """Images and videos of a folder tree, glob, manifest (.txt/.lst/.list/.manifest: one path a
     line, '#' comments, relative paths taken from the manifest's folder) or a single file.
-    Raises InvalidImageError when nothing usable is found or the source does not exist."""
+    errors: when given, (folder, message) is appended for each subfolder that cannot be read.
+    Raises InvalidImageError when nothing usable (and no unreadable folder) is found or the
+    source does not exist."""
     text, path = str(source), Path(source)
+    found: list[tuple[str, str]] = []
     if path.is_file() and path.suffix.lower() in MANIFEST_EXTENSIONS:
         inputs = _manifest(path)
     elif path.is_file():
         inputs = [_input(path)] if kind_of(path) else []
     elif path.is_dir() or glob.has_magic(text):
-        inputs = [_input(p) for p in walk_files(text, kind_of)]  # list_images' order
+        inputs = [_input(p) for p in walk_files(text, kind_of, found)]  # list_images' order
     else:
         raise InvalidImageError(f"{text}: no such file, folder or manifest")
-    if not inputs:
+    if not inputs and not (found and errors is not None):
         raise InvalidImageError(f"no images or videos found at {text!r}")
+    if errors is not None:
+        errors.extend(found)
     return inputs
 
 
+def error_records(errors: list[tuple[str, str]], done=frozenset()) -> list[str]:
+    """JSON lines (Result.to_dict()) reporting each (folder, message) whose folder is not in
+    ``done`` (already written: --resume)."""
+    from ..types import Result
+
+    return [json.dumps(Result(folder, error=msg).to_dict()) for folder, msg in errors
+            if folder not in done]
 
 
 def _manifest(path: Path) -> list[Input]:

@@ -19,7 +19,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .inputs import Unit, list_inputs, plan_units
+from .inputs import Unit, error_records, list_inputs, plan_units
 from .worker import STATUS_POS, Analyzer, RecognizerOptions
 
 COMMIT_EVERY_S = 1.0
@@ -80,10 +80,15 @@ def analyze_bulk(source: str, output: str | None, recognizer: RecognizerOptions,
     t0 = time.perf_counter()
     ray = require("ray", "scale")
     require("ray.data", "scale")
-    inputs = list_inputs(source)
+    unreadable: list[tuple[str, str]] = []
+    inputs = list_inputs(source, unreadable)
     report = JobReport(inputs=len(inputs))
     driver = _Driver(recognizer, options, report, on_unit)  # checks the options first
     writer = driver.writer = create_writer(options.fmt, output, options.resume)
+    folder_lines = error_records(unreadable, writer.done)  # a folder that cannot be listed
+    writer.write(folder_lines)
+    report.records += len(folder_lines)
+    report.failed += len(folder_lines)
     todo = [i for i in inputs if i.source not in writer.done]
     report.skipped = len(inputs) - len(todo)
     counts = driver.frame_counts(todo)
