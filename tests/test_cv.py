@@ -13,6 +13,7 @@ from litefer.errors import DatasetError, LiteferError  # noqa: E402
 from litefer.labels import CKPLUS  # noqa: E402
 from litefer.models import create_model  # noqa: E402
 from litefer.train import cv as cvmod  # noqa: E402
+from litefer.train import loop  # noqa: E402
 from litefer.train.config import TrainConfig  # noqa: E402
 from litefer.train.cv import CVConfig, group_kfold, run_cv  # noqa: E402
 from litefer.train.transfer import classifier_prefix, load_backbone  # noqa: E402
@@ -278,7 +279,7 @@ def test_two_fold_teachers_average_their_log_probabilities(tmp_path):
     row = run_cv(CVConfig(model="nano_b", folds=3, train=TrainConfig(
         epochs=2, batch_size=16, threads=1)), fs, b, save_models=True)["folds"][1]
     spec = cvmod.cv_spec("nano_b", fs)
-    x = cvmod.batch_tensor(cvmod.faces_to_uint8(fs, spec)[:8], spec)
+    x = loop.batch_tensor(cvmod.faces_to_uint8(fs, spec)[:8], spec)
     one = [cvmod.FoldTeacher([str(d)], 1, row["subjects"], fs, spec, tta=True)(x) for d in (a, b)]
     both = cvmod.FoldTeacher([str(a), str(b)], 1, row["subjects"], fs, spec, tta=True)(x)
     assert not torch.allclose(one[0], one[1])
@@ -297,7 +298,7 @@ def test_cv_mixup_and_weight_average_reach_the_fold_recipe(tmp_path, monkeypatch
         ["cv", "--model", "nano_b", "--data", "x"])).fingerprint()
 
     averages, lams = [], []
-    real_avg, real_mix = cvmod.WeightAverage, cvmod.mixup_batch
+    real_avg, real_mix = cvmod.WeightAverage, loop.mixup_batch
 
     def keep(model, decay):
         averages.append(real_avg(model, decay))
@@ -309,7 +310,7 @@ def test_cv_mixup_and_weight_average_reach_the_fold_recipe(tmp_path, monkeypatch
         return out
 
     monkeypatch.setattr(cvmod, "WeightAverage", keep)
-    monkeypatch.setattr(cvmod, "mixup_batch", mix)
+    monkeypatch.setattr(loop, "mixup_batch", mix)
     fs = _subject_set()
     spec = cvmod.cv_spec("nano_b", fs)
     torch.manual_seed(0)

@@ -411,7 +411,8 @@ def test_compact_keeps_outputs_io_names_and_metadata_and_shrinks(tmp_path):
 
 
 def test_distillation_loss_values(torch):
-    from litefer.optimize.finetune import FinetuneConfig, distill_loss
+    from litefer.optimize.finetune import FinetuneConfig
+    from litefer.train.distill import distill_loss
 
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
     labels = torch.tensor([0, 2])

@@ -47,7 +47,8 @@ from .loop import faces_to_uint8, make_loss, make_optimizer, predict_logits, run
 # refuses, and teacher_mirror, which needs teacher_views), as paths into asdict(CVConfig); while
 # off they are not hashed, so folds computed without them keep their fingerprint.
 _ADDED_LATER = (("teacher_cv",), ("train", "mixup"), ("train", "teacher_views"),
-                ("train", "teacher_mirror"))
+                ("train", "teacher_mirror"), ("train", "extra_data"), ("train", "logit_adjust"),
+                ("train", "domain"))
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class CVConfig:
             owner = d
             for name in parents:
                 owner = owner[name]
-            if not owner[key]:
+            value = owner[key]
+            if not (any(value.values()) if isinstance(value, dict) else value):
                 del owner[key]
         for k in ("data", "out", "resume", "tag", "threads", "limit", "teacher_bank"):
             d["train"].pop(k, None)
