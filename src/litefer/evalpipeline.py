@@ -44,6 +44,20 @@ def best_in_frame(detections, frame):
     return None
 
 
+def frame_face(face: np.ndarray, detector, spec, framing):
+    """A tight face crop (grey or RGB uint8) -> (the runtime's aligned RGB crop at
+    ``spec.input_size``, its Detection on the canvas), or (None, None) when the detector finds
+    no face in the crop's frame. The same detector, canvas and ``align_faces`` as the pipeline
+    table; training preparation (litefer.train.framing) calls this too."""
+    from .align import align_faces
+
+    big, frame = canvas(face)
+    det = best_in_frame(detector.detect(big), frame)
+    if det is None:
+        return None, None
+    return align_faces(big, [det], spec, fer=framing)[0], det
+
+
 def detect_set(detector, es: EvalSet, progress: Progress | None = None) -> list:
     """One Detection (or None when the face was missed) per image of ``es``."""
     found = []

@@ -76,6 +76,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--domain-augment", type=float, default=0.0, metavar="P",
                    help="per-image probability of illumination/contrast, blur and JPEG changes "
                         "(noise and occlusion at P/2); 0 = off")
+    p.add_argument("--align-faces", default="", metavar="DETECTOR",
+                   help="frame every training crop as the runtime does: this detector (e.g. "
+                        "default) + alignment over the upscaled crop; the original crop where "
+                        "no face is found (cached under runs/aligned)")
     p.set_defaults(run=run)
 
 
@@ -99,6 +103,7 @@ def config_from_args(args: argparse.Namespace):
         teacher_views=args.teacher_views, teacher_bank=args.teacher_bank,
         teacher_mirror=args.teacher_mirror, extra_data=tuple(args.extra_data),
         logit_adjust=args.logit_adjust, domain=DomainConfig.preset(args.domain_augment),
+        align_faces=args.align_faces,
     )
 
 

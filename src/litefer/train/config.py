@@ -68,6 +68,8 @@ class TrainConfig:
     extra_data: tuple[str, ...] = ()  # "PATH[:SPLIT]" sets appended to the training split
     logit_adjust: float = 0.0         # tau of the logit-adjusted loss (Menon et al.); 0 = plain
     domain: DomainConfig = field(default_factory=DomainConfig)  # photometric/blur/JPEG/occlusion
+    align_faces: str = ""             # frame training crops with this runtime detector ("" = raw)
+    align_cache: str = "runs/aligned"  # where framed training sets are cached
 
     def __post_init__(self) -> None:
         """LiteferError at construction, before any data loads, for settings no run can use."""

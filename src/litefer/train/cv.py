@@ -48,7 +48,7 @@ from .loop import faces_to_uint8, make_loss, make_optimizer, predict_logits, run
 # off they are not hashed, so folds computed without them keep their fingerprint.
 _ADDED_LATER = (("teacher_cv",), ("train", "mixup"), ("train", "teacher_views"),
                 ("train", "teacher_mirror"), ("train", "extra_data"), ("train", "logit_adjust"),
-                ("train", "domain"))
+                ("train", "domain"), ("train", "align_faces"))
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class CVConfig:
             value = owner[key]
             if not (any(value.values()) if isinstance(value, dict) else value):
                 del owner[key]
-        for k in ("data", "out", "resume", "tag", "threads", "limit", "teacher_bank"):
+        for k in ("data", "out", "resume", "tag", "threads", "limit", "teacher_bank", "align_cache"):
             d["train"].pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -78,6 +78,12 @@ class Trainer:
         extra = load_extra(cfg.extra_data, train.space)
         self.x_train = np.concatenate([faces_to_uint8(fs, self.spec) for fs in (train, *extra)])
         self.y_train = np.concatenate([train.labels, *(fs.labels for fs in extra)])
+        if cfg.align_faces:  # framed as the runtime frames faces; the original where none is found
+            from .framing import cached_frame_like_runtime
+
+            self.x_train, found = cached_frame_like_runtime(
+                self.x_train, self.spec, cfg.align_faces, cfg.align_cache, progress)
+            self.aligned_fraction = float(found.mean())
         prior = label_prior(self.y_train, len(self.spec.labels))
         self.spec = self.spec.with_(prior=tuple(float(p) for p in prior))
         # Logit adjustment: the loss sees logits + tau * log(prior), so the raw logits learn the
