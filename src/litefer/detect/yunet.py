@@ -6,7 +6,7 @@ dependency, so the default detector is the same on every supported Python and pl
 outputs are decoded here: per grid cell of stride 8, 16 and 32, score = sqrt(cls * obj), box
 centre (col + dx, row + dy) * stride, size exp(dw, dh) * stride, landmarks (col + lx, row + ly) *
 stride, then greedy non-maximum suppression. ``cv2.FaceDetectorYN`` decodes the same network the
-same way; on AFW it gave identical recall and precision at 2.6-6.5x the time
+same way; on AFW it gave identical recall and precision at 4.2-6.5x the time
 (``scripts/eval_detectors.py --compare-opencv``, docs/detectors.md), so ONNX Runtime runs it.
 """
 from __future__ import annotations
