@@ -142,3 +142,17 @@ def test_busy_children_stop_when_the_parent_is_killed(tmp_path):
     while not gone([child]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gone([child])
+
+
+def test_a_broken_fer_is_a_typed_error_and_leaves_nothing(tmp_path, monkeypatch):
+    from litefer.errors import LiteferError
+
+    pkg = tmp_path / "fer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise ImportError('no tensorflow here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(bench_load, "fer_available", lambda: True)
+    before = children()
+    with pytest.raises(LiteferError, match="no tensorflow here"):
+        load_bench(None, cfg=LoadConfig(load=1, runs=1, frames=1, warmup=1))
+    assert children() == before

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -111,14 +112,15 @@ class FerWorker:
     Raises LiteferError when the child cannot start; ``close()`` always ends it."""
 
     def __init__(self, frame: str | None):
+        self.log = tempfile.TemporaryFile("w+")  # TensorFlow's chatter cannot fill a pipe
         self.proc = subprocess.Popen([sys.executable, "-c", _FER, frame or ""],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         if not line:
-            err = self.proc.stderr.read()[-600:]
+            err = self._errors()
             self.close()
-            raise LiteferError(f"the fer package did not start: {err.strip()}")
+            raise LiteferError(f"the fer package did not start: {err}")
         info = json.loads(line)
         self.faces, self.version = info["faces"], info["version"]
 
@@ -127,8 +129,13 @@ class FerWorker:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise LiteferError(f"the fer process ended: {self.proc.stderr.read()[-600:]}")
+            raise LiteferError(f"the fer process ended: {self._errors()}")
         return frames / float(line)
+
+    def _errors(self) -> str:
+        self.proc.wait(5)
+        self.log.seek(0)
+        return self.log.read()[-600:].strip()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -137,8 +144,8 @@ class FerWorker:
             except OSError:
                 pass
         _end([self.proc])
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
+        self.proc.stdout.close()
+        self.log.close()
 
 
 def rate(fn: Callable[[], object], frames: int) -> float:
