@@ -139,3 +139,13 @@ def test_threads_never_spin():
     assert two.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     with pytest.raises(ValueError):
         create_detector(threads=-1)
+
+
+def test_classifier_sessions_never_spin_with_more_than_one_thread():
+    from litefer.runtime import Classifier
+
+    two = Classifier(threads=2).session.get_session_options()
+    auto = Classifier(threads=0).session.get_session_options()
+    for opts in (two, auto):
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert Classifier(threads=1).session.get_session_options().intra_op_num_threads == 1
