@@ -27,6 +27,13 @@ def training_command(cfg: TrainConfig) -> str:
                      ("--qat", cfg.qat), ("--teacher-mirror", cfg.teacher_mirror)):
         if on:
             parts.append(flag)
+    parts += [f"--extra-data {e}" for e in cfg.extra_data]
+    if cfg.logit_adjust:
+        parts.append(f"--logit-adjust {cfg.logit_adjust}")
+    if cfg.domain.enabled:
+        parts.append(f"--domain-augment {cfg.domain.photometric}")
+    if cfg.align_faces:
+        parts.append(f"--align-faces {cfg.align_faces}")
     if cfg.distill > 0:
         parts += [f"--teacher {t}" for t in cfg.teachers]
         parts += ["--teacher-tta"] if cfg.teacher_tta else []
@@ -89,7 +96,33 @@ def render_markdown(card: dict) -> str:
         f"- reproduce the test number: `{card['eval_command']}`",
         f"- {card['licence']}", "",
     ]
-    return "\n".join(lines + _calibration_lines(card) + _per_class_lines(card)) + "\n"
+    return "\n".join(lines + _cross_data_lines(card) + _calibration_lines(card)
+                     + _per_class_lines(card)) + "\n"
+
+
+SET_NAMES = {"fer2013:PublicTest": "FER2013 PublicTest", "fer2013:PrivateTest": "FER2013 PrivateTest",
+             "ckplus48": "CK+48, 6 classes (never trained on)",
+             "muxspace:test": "muxspace test (never trained on)"}
+
+
+def _cross_data_lines(card: dict) -> list[str]:
+    cross = card.get("cross_data")
+    if not cross:
+        return []
+    classes = card.get("labels") or sorted({c for m in cross["sets"].values() for c in m["recall"]})
+    lines = ["## Faces from elsewhere", "",
+             f"Selection rule: {cross['rule']}. Prior correction applied by the runtime: "
+             f"tau = {cross['prior_tau']:g}. Selection score {100 * cross['selection_score']:.2f}.",
+             "", "| set | n | accuracy | balanced accuracy | " + " | ".join(classes) + " |",
+             "|---" * (4 + len(classes)) + "|"]
+    for key, m in cross["sets"].items():
+        recall = [f"{100 * m['recall'][c]:.1f}" if c in m["recall"] else "–" for c in classes]
+        lines.append(f"| {SET_NAMES.get(key, key)} | {m['n']} | {100 * m['accuracy']:.2f}% | "
+                     f"{100 * m['balanced_accuracy']:.2f}% | " + " | ".join(recall) + " |")
+    lines += ["", "Per-class columns are recalls (%); balanced accuracy averages the classes the "
+              "set holds (muxspace: angry, disgust, happy, sad, surprise, neutral).",
+              f"Reproduce: `{cross['command']}` ({cross['date']}).", ""]
+    return lines
 
 
 def _calibration_lines(card: dict) -> list[str]:
