@@ -340,6 +340,21 @@ def _map_workers(cluster) -> list:
             if "MapWorker" in " ".join(p.cmdline())]
 
 
+def _gone(pid: int, timeout: float = 30.0) -> bool:
+    """True once the process ``pid`` has ended (its parent, the raylet, reaps it: on a loaded
+    machine that can lag behind the job's end)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.wait(timeout)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    return True
+
+
 @pytest.mark.slow
 def test_killing_a_worker_mid_job_still_writes_every_input_exactly_once(cluster, tmp_path):
     folder = tmp_path / "many"
@@ -362,7 +377,7 @@ def test_killing_a_worker_mid_job_still_writes_every_input_exactly_once(cluster,
     out = tmp_path / "ray.jsonl"
     report = analyze_bulk(str(folder), str(out), RecognizerOptions(),
                           ScaleOptions(num_workers=2, batch_size=2), on_unit=kill_one_worker)
-    assert killed and killed[0] not in [p.pid for p in _map_workers(cluster)]
+    assert killed and _gone(killed[0])  # the job finished without the killed worker
     records = jsonl(out)
     sources = [r["source"] for r in records]
     assert len(sources) == len(set(sources)) == 36 and report.lost_units == []

@@ -21,6 +21,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--note", default=None,
                    help="with --data: a sentence for the model card (e.g. how a resumed run's "
                         "schedule differed from its final command)")
+    p.add_argument("--prior-tau", type=float, default=0.0, metavar="TAU",
+                   help="prior correction the runtime applies to this model (0 = none; negative "
+                        "adds the training prior back, for a model trained with --logit-adjust; "
+                        "choose it with `litefer eval --table --prior-tau=...`)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="with --data: keep T = 1 instead of fitting a temperature on the "
                         "selection split")
@@ -51,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
     model, spec, info = _load(args.model)
     params, macs = count_params(model), count_macs(model, spec)
     spec = spec.with_(extra={**spec.extra, "params": params, "macs": macs})
+    if args.prior_tau:
+        if not spec.prior:
+            raise LiteferError(f"{args.model} stores no training label prior; train it with this "
+                               "version of litefer or set one with python -m litefer.optimize.prior")
+        spec = spec.with_(prior_tau=args.prior_tau)
     sets = _splits(args.data, info) if args.data else None
     calibration = None
     if sets is not None and not args.no_calibrate:
@@ -105,6 +114,8 @@ def _card(data: str, sets: dict, model, spec, path: Path, info: dict, sha: str, 
                       spec.extra["macs"], evals, parity, sha)
     if note:
         card["note"] = note
+    if spec.prior_tau:
+        card["prior_correction"] = {"tau": spec.prior_tau, "prior": list(spec.prior)}
     if calibration is not None:
         probs, _, _ = predict_faceset(path, sets["test"])
         card["calibration"] = calibration

@@ -90,6 +90,8 @@ def render_markdown(card: dict) -> str:
         f"(macro-F1 {pub.get('macro_f1', float('nan')):.4f})",
         f"- **PrivateTest accuracy {priv.get('accuracy', float('nan')):.4f}** "
         f"(macro-F1 {priv.get('macro_f1', float('nan')):.4f}, n = {priv.get('n')})",
+        *([_prior_line(card["prior_correction"], card.get("labels"))]
+          if card.get("prior_correction") else []),
         f"- torch vs ONNX Runtime max abs probability difference: {card['parity_max_abs_diff']:.2e}",
         f"- trained with: `{card['training_command']}`",
         *([f"- note: {card['note']}"] if card.get("note") else []),
@@ -98,6 +100,13 @@ def render_markdown(card: dict) -> str:
     ]
     return "\n".join(lines + _cross_data_lines(card) + _calibration_lines(card)
                      + _per_class_lines(card)) + "\n"
+
+
+def _prior_line(pc: dict, labels) -> str:
+    prior = ", ".join(f"{name} {100 * p:.1f}%" for name, p in zip(labels or [], pc["prior"]))
+    return (f"- prior correction applied by the runtime: scores = log-probabilities - "
+            f"{pc['tau']:g} x log(training prior) (training prior: {prior}); every accuracy "
+            "here includes it")
 
 
 SET_NAMES = {"fer2013:PublicTest": "FER2013 PublicTest", "fer2013:PrivateTest": "FER2013 PrivateTest",
