@@ -177,3 +177,33 @@ def test_training_preparation_keeps_the_crop_where_no_face_is_found():
     out, found = frame_like_runtime(x, rec.spec, rec.detector, rec.framing, False)
     assert found.tolist() == [False, False]
     np.testing.assert_array_equal(out, x)
+
+
+def test_export_writes_the_prior_correction_the_runtime_applies(tmp_path, capsys):
+    _torch()
+    import json
+
+    from litefer.cli import main
+    from litefer.metrics import softmax
+    from litefer.preprocess import to_input
+    from litefer.runtime import Classifier
+    from litefer.train.config import TrainConfig
+    from litefer.train.engine import Trainer
+
+    cfg = TrainConfig(model="nano_b", out=str(tmp_path / "run"), epochs=1, batch_size=32,
+                      threads=1, tag="la", logit_adjust=1.0)
+    train = synthetic_faces(70).subset(np.r_[0:70, 0:70:7])  # an uneven label prior
+    Trainer(cfg, train=train, val=synthetic_faces(14, seed=1)).fit(progress=False)
+    out = tmp_path / "onnx"
+    assert main(["export", "--model", str(tmp_path / "run" / "last.pt"), "--out", str(out),
+                 "--prior-tau=-0.5"]) == 0
+    path = Path(json.loads(capsys.readouterr().out)["path"])
+    clf = Classifier(path)
+    counts = np.bincount(train.labels, minlength=7)
+    assert clf.spec.prior_tau == -0.5
+    np.testing.assert_allclose(clf.spec.prior, counts / counts.sum(), rtol=1e-6)
+    crops = list(synthetic_faces(5, seed=2).images)
+    raw = clf.run(to_input(crops, clf.spec))
+    by_hand = softmax(raw.astype(np.float64) + 0.5 * np.log(counts / counts.sum()))
+    np.testing.assert_allclose(clf.predict_proba(crops), by_hand, atol=1e-5)
+    assert not np.allclose(clf.predict_proba(crops), softmax(raw.astype(np.float64)), atol=1e-3)
