@@ -35,3 +35,19 @@ def fer_csv(data_dir: Path) -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def rec():
+    """The package default Recognizer (default model and detector)."""
+    from litefer import Recognizer
+
+    return Recognizer()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """tests/assets/astronaut.png as RGB uint8 (one face)."""
+    from litefer.io import load_image
+
+    return load_image(ROOT / "tests" / "assets" / "astronaut.png")

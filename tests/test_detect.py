@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import cv2
@@ -37,11 +36,6 @@ def backend(name: str, **options):
     if not is_available(name):
         pytest.skip(f"detector {name!r} not installed (its optional package is missing)")
     return create_detector(name, **options)
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return load_image(ASSETS / "astronaut.png")
 
 
 def check_contract(dets: list[Detection], image: np.ndarray, points: int | None) -> None:

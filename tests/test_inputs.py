@@ -3,7 +3,6 @@ decode time, face filters and per-request options (Recognizer.with_options)."""
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,14 +15,6 @@ ASSETS = Path(__file__).parent / "assets"
 BOX = (170.0, 60.0, 270.0, 180.0)
 
 
-@pytest.fixture(scope="module")
-def rec():
-    return Recognizer()
-
-
-@pytest.fixture(scope="module")
-def astronaut():
-    return cv2.cvtColor(cv2.imread(str(ASSETS / "astronaut.png")), cv2.COLOR_BGR2RGB)
 
 
 @pytest.mark.parametrize("boxes, message", [

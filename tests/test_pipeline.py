@@ -12,14 +12,6 @@ from litefer.types import Detection
 ASSETS = Path(__file__).parent / "assets"
 
 
-@pytest.fixture(scope="module")
-def rec():
-    return Recognizer()
-
-
-@pytest.fixture(scope="module")
-def astronaut():
-    return cv2.cvtColor(cv2.imread(str(ASSETS / "astronaut.png")), cv2.COLOR_BGR2RGB)
 
 
 def test_one_face_with_box_landmarks_and_probabilities(rec, astronaut):
