@@ -104,9 +104,10 @@ def render_markdown(card: dict) -> str:
 
 def _prior_line(pc: dict, labels) -> str:
     prior = ", ".join(f"{name} {100 * p:.1f}%" for name, p in zip(labels or [], pc["prior"]))
-    return (f"- prior correction applied by the runtime: scores = log-probabilities - "
-            f"{pc['tau']:g} x log(training prior) (training prior: {prior}); every accuracy "
-            "here includes it")
+    sign = "-" if pc["tau"] > 0 else "+"
+    return (f"- prior correction applied by the runtime: scores = log-probabilities {sign} "
+            f"{abs(pc['tau']):g} x log(training prior) (training prior: {prior}); every "
+            "accuracy here includes it")
 
 
 SET_NAMES = {"fer2013:PublicTest": "FER2013 PublicTest", "fer2013:PrivateTest": "FER2013 PrivateTest",

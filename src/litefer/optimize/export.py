@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..metrics import softmax
+from ..metrics import proba_from_output
 from ..preprocess import to_input
 from ..spec import ModelSpec
 from ..train.onnx_file import save_with_spec
@@ -36,12 +36,14 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path,
 @torch.no_grad()
 def check_parity(model: torch.nn.Module, onnx_path: str | Path, crops) -> float:
     """Max abs difference of probabilities between torch and ONNX Runtime on ``crops``
-    (uint8 faces, any size); raises AssertionError above PARITY_TOLERANCE."""
+    (uint8 faces, any size), both through the runtime's rule (temperature and prior correction
+    of the file's spec, litefer.metrics.proba_from_output); raises AssertionError above
+    PARITY_TOLERANCE."""
     from ..runtime import Classifier
 
     clf = Classifier(onnx_path)
     x = to_input(crops, clf.spec)
-    ref = softmax(model.eval()(torch.from_numpy(x)).numpy().astype(np.float64), clf.spec.temperature)
+    ref = proba_from_output(model.eval()(torch.from_numpy(x)).numpy(), clf.spec).astype(np.float64)
     got = clf.predict_proba(crops).astype(np.float64)
     diff = float(np.abs(ref - got).max()) if len(x) else 0.0
     if diff > PARITY_TOLERANCE:
