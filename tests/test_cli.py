@@ -51,7 +51,7 @@ def test_eval_json_has_the_documented_keys(tmp_path, capsys):
     for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "model", "params"):
         assert key in report
     assert report["n"] == 14 and report["model"] == "nano_a.fer2013"
-    assert report["params"] == 212_779 <= 250_000  # the default's budget (Step 3)
+    assert report["params"] == 212_779 <= 250_000  # the default's parameter budget
     assert len(report["confusion_matrix"]) == 7
     assert json.loads((tmp_path / "ev" / "eval.json").read_text())["n"] == 14
     assert (tmp_path / "ev" / "confusion.png").is_file()
