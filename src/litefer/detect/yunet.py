@@ -25,13 +25,13 @@ PAD = 32  # the input's height and width must be multiples of the largest stride
 
 
 def create_session(path: Path, threads: int):
-    """A CPU InferenceSession for the detector: ``threads`` intra-op threads, no spin-waiting
-    when there is more than one (a spinning pool collapses when other programs hold the cores).
+    """A CPU InferenceSession for the detector (litefer.runtime.create_session's options:
+    ``threads`` intra-op threads, no spin-waiting when there is more than one).
 
     Raises ModelNotFoundError when the file is missing, LiteferError when it does not load.
     """
     try:
-        import onnxruntime as ort
+        from ..runtime.classifier import create_session as ort_session
     except ImportError as exc:
         raise MissingDependencyError("the 'yunet' detector needs onnxruntime: "
                                      "pip install onnxruntime") from exc
@@ -40,13 +40,8 @@ def create_session(path: Path, threads: int):
             f"YuNet detector file {path} is missing; reinstall litefer "
             "(pip install --force-reinstall litefer) or pass model_path=, or name another "
             "detector explicitly (detector='haar', or 'auto' to fall back with a logged warning)")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    if threads != 1:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort_session(path, threads, ["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
         raise LiteferError(f"cannot load the YuNet detector {path}: {exc}; reinstall litefer "
                            "or name another detector (detector='haar')") from exc
