@@ -67,8 +67,7 @@ def create_detector(name: str = "default", **options) -> Detector:
     if name not in _BACKENDS:
         raise ModelNotFoundError(f"unknown detector {name!r}; choose one of "
                                  f"{', '.join(list_detectors())}, 'default' or 'auto'")
-    module, cls_name = _BACKENDS[name][:2]
-    cls = getattr(importlib.import_module(f".{module}", __name__), cls_name)
+    cls = _backend_class(name)
     params = inspect.signature(cls).parameters
     unknown = sorted(set(options) - set(params))
     if unknown:
@@ -85,7 +84,7 @@ def _create_auto(options: dict) -> Detector:
         if not is_available(candidate):
             reasons.append(f"{candidate}: not installed")
             continue
-        cls_params = _params(candidate)
+        cls_params = inspect.signature(_backend_class(candidate)).parameters
         try:
             detector = create_detector(candidate, **{k: v for k, v in options.items()
                                                      if k in cls_params})
@@ -101,7 +100,7 @@ def _create_auto(options: dict) -> Detector:
     raise LiteferError("detector 'auto' found no detector that loads: " + "; ".join(reasons))
 
 
-def _params(name: str) -> set[str]:
+def _backend_class(name: str) -> type:
+    """The detector class of a registered backend (its module imported now)."""
     module, cls_name = _BACKENDS[name][:2]
-    cls = getattr(importlib.import_module(f".{module}", __name__), cls_name)
-    return set(inspect.signature(cls).parameters)
+    return getattr(importlib.import_module(f".{module}", __name__), cls_name)
