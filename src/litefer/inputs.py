@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -41,10 +41,16 @@ def decode(src: ImageSource | DecodedImage, *, max_pixels: int = DEFAULT_MAX_PIX
         return src
     if isinstance(src, DecodedImage):
         return TimedImage(src.image, src.source_size, src.name)
-    t0 = time.perf_counter()
     if isinstance(src, np.ndarray):
         check_float_image(src)
-    d = read_image(src, max_pixels=max_pixels)
+    return timed(read_image, src, max_pixels=max_pixels)
+
+
+def timed(read: Callable[..., DecodedImage], *args, **kwargs) -> TimedImage:
+    """``read(*args, **kwargs)`` (a decoder such as litefer.io.read_image or read_page) as a
+    TimedImage carrying how long it took; what ``read`` raises passes through."""
+    t0 = time.perf_counter()
+    d = read(*args, **kwargs)
     return TimedImage(d.image, d.source_size, d.name, (time.perf_counter() - t0) * 1e3)
 
 

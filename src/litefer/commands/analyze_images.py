@@ -5,7 +5,6 @@ budget, analysed in batches, with unique annotated-file names.
 from __future__ import annotations
 
 import json
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,18 +71,15 @@ def annotated_names(items: list[Item], root: Path | None) -> dict[str, Path]:
 def _decode(item: Item):
     """A TimedImage, or the LiteferError that explains why there is none."""
     from ..errors import InvalidImageError, LiteferError
-    from ..inputs import TimedImage, decode as timed_decode  # decode time goes into the record
+    from ..inputs import decode, timed  # the decode time goes into the record
     from ..io import read_page
 
     try:
         if item.error:
             raise InvalidImageError(item.error)
         if item.page is None:
-            return timed_decode(item.path)
-        t0 = time.perf_counter()
-        page = read_page(item.path, item.page)
-        return TimedImage(page.image, page.source_size, page.name,
-                          (time.perf_counter() - t0) * 1e3)
+            return decode(item.path)
+        return timed(read_page, item.path, item.page)
     except LiteferError as exc:
         return exc
 

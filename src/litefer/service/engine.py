@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import LiteferError
+from ..inputs import timed
 from ..io import read_image
 from ..pipeline import Recognizer
 from ..types import Result
@@ -137,27 +138,19 @@ class Engine:
                                             min_face=opts.min_face, max_faces=opts.top_k)
 
     def _decode(self, data: bytes):
-        return read_image(data, max_pixels=self.config.decode_pixels)
+        """A TimedImage: the Recognizer reports its decode time as timings_ms["decode"]."""
+        return timed(read_image, data, max_pixels=self.config.decode_pixels)
 
     def analyze(self, data: bytes, source: str, opts: Options) -> Result:
         """Encoded image -> Result (runs on an inference thread). Raises InvalidImageError."""
         rec = self._recognizer(opts)
-        t0 = time.perf_counter()
-        decoded = self._decode(data)
-        decode_ms = (time.perf_counter() - t0) * 1e3
-        result = rec.analyze(decoded, source=source)
-        result.timings_ms["decode"] = decode_ms
-        return result
+        return rec.analyze(self._decode(data), source=source)
 
     def track(self, data: bytes, index: int, t: float, tracker, opts: Options) -> Result:
         """One camera frame -> Result with track ids from this connection's ``tracker``."""
         rec = self._recognizer(opts)
-        t0 = time.perf_counter()
-        decoded = self._decode(data)
-        decode_ms = (time.perf_counter() - t0) * 1e3
-        result = next(rec.stream([(index, t, decoded)], source="<stream>", tracker=tracker))
-        result.timings_ms["decode"] = decode_ms
-        return result
+        return next(rec.stream([(index, t, self._decode(data))], source="<stream>",
+                               tracker=tracker))
 
     def describe(self) -> dict:
         """The loaded model (file name only, never a server path), shipped weights, detectors."""
