@@ -76,7 +76,6 @@ CKPLUS48_TO_FER2013 = {
 CKPLUS48_LEFT_OUT = ("contempt",)
 
 # muxspace labels already use FER2013 names; contempt (8 train / 1 test images) is left out.
-MUXSPACE_LABELS = FER2013.classes + ("contempt",)
 MUXSPACE_LEFT_OUT = ("contempt",)
 # Balanced accuracy on muxspace `test` averages recall over the classes with >= 19 test images.
 MUXSPACE_BALANCED = ("angry", "disgust", "happy", "sad", "surprise", "neutral")

@@ -90,20 +90,18 @@ def adjust_logits(logits: np.ndarray, prior, tau: float) -> np.ndarray:
     return logits - tau * np.log(p / p.sum())
 
 
-def proba_from_output(out: np.ndarray, spec, tau: float | None = None) -> np.ndarray:
+def proba_from_output(out: np.ndarray, spec) -> np.ndarray:
     """Raw model output (N, K) -> float32 probabilities (N, K), the runtime's rule.
 
-    ``spec.output == "logits"``: softmax(adjust_logits(out / spec.temperature, spec.prior, tau));
-    ``"probs"``: the same on log(out) without temperature. tau: None uses ``spec.prior_tau``; a
-    value overrides it (with ``spec.prior``). Without a correction the result is exactly what the
-    runtime returned before priors existed (probs are passed through unchanged).
+    ``spec.output == "logits"``: softmax(adjust_logits(out / spec.temperature, spec.prior,
+    spec.prior_tau)); ``"probs"``: the same on log(out) without temperature. Without a correction
+    the result is exactly what the runtime returned before priors existed (probs are passed
+    through unchanged). To score with another correction, pass ``spec.with_(prior_tau=...)``.
     """
-    tau = spec.prior_tau if tau is None else float(tau)
-    corrected = tau != 0 and len(spec.prior) > 0
     if spec.output == "probs":
-        if not corrected:
+        if spec.prior_tau == 0 or not spec.prior:
             return out.astype(np.float32)
         z = np.log(np.clip(out.astype(np.float64), 1e-30, None))
-        return softmax(adjust_logits(z, spec.prior, tau)).astype(np.float32)
-    z = out.astype(np.float64) / spec.temperature
-    return softmax(adjust_logits(z, spec.prior, tau)).astype(np.float32)
+    else:
+        z = out.astype(np.float64) / spec.temperature
+    return softmax(adjust_logits(z, spec.prior, spec.prior_tau)).astype(np.float32)

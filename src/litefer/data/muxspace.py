@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..labels import FER2013, LabelSpace
+from ..labels import FER2013, MUXSPACE_LEFT_OUT
 from .base import FaceSet
 from .folders import Size, _Item, _build, _check_args, _need_dir
 
@@ -24,13 +24,13 @@ def is_muxspace(root: str | Path) -> bool:
     return (Path(root) / MANIFEST).is_file()
 
 
-def read_manifest(root: str | Path, split: str | None = None, space: LabelSpace = FER2013
-                  ) -> tuple[list[_Item], list[str]]:
+def read_manifest(root: str | Path, split: str | None = None) -> tuple[list[_Item], list[str]]:
     """Rows of ``root/manifest.csv`` whose ``split`` equals ``split`` (all rows when None).
 
-    Returns (items in file order, skipped messages for labels outside ``space``). Raises
-    DatasetError naming the line for a row with a missing field, an empty path, an unknown
-    label or a path that leaves ``root``; and when the manifest lacks a required column.
+    Returns (items in file order with FER2013 label indices, skipped messages for the labels in
+    MUXSPACE_LEFT_OUT). Raises DatasetError naming the line for a row with a missing field, an
+    empty path, an unknown label or a path that leaves ``root``; and when the manifest lacks a
+    required column.
     """
     root = _need_dir(root)
     path = root / MANIFEST
@@ -54,11 +54,11 @@ def read_manifest(root: str | Path, split: str | None = None, space: LabelSpace 
             if root.resolve() not in file.parents:
                 raise DatasetError(f"{path}:{line}: path {values['path']!r} leaves {root}")
             name = values["label"].lower()
-            if name not in space.classes and name in ("contempt",):
-                skipped.append(f"{path}:{line}: label {name!r} not in {space.name}, left out")
+            if name in MUXSPACE_LEFT_OUT:
+                skipped.append(f"{path}:{line}: label {name!r} not in {FER2013.name}, left out")
                 continue
             try:
-                label = space.index(name)
+                label = FER2013.index(name)
             except DatasetError as exc:
                 raise DatasetError(f"{path}:{line}: {exc}") from None
             items.append(_Item(file, label, values["subject"]))
