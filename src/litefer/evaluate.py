@@ -92,7 +92,7 @@ def predict_faceset(model: str | Path | None, fs: FaceSet, tta: bool = False,
 def _checkpoint_outputs(path: Path, fs: FaceSet, tta: bool, batch_size: int):
     from .models.layers import count_params
     from .train.checkpoint import load_checkpoint
-    from .train.engine import faces_to_uint8, predict_logits
+    from .train.loop import faces_to_uint8, predict_logits
 
     model, spec, _ = load_checkpoint(path)
     logits = predict_logits(model, faces_to_uint8(fs, spec), spec, batch_size, tta_flip=tta)

@@ -87,7 +87,7 @@ def _calibrate(model, spec, sets: dict):
     import numpy as np
 
     from ..calibrate import calibration_report, fit_temperature
-    from ..train.engine import faces_to_uint8, predict_logits
+    from ..train.loop import faces_to_uint8, predict_logits
 
     val, test = sets["val"], sets["test"]
     t = fit_temperature(predict_logits(model, faces_to_uint8(val, spec), spec).astype(np.float64),

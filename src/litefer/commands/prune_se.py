@@ -50,7 +50,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def _accuracy(model, sets: dict, spec) -> dict:
     from ..optimize.finetune import accuracy
-    from ..train.engine import faces_to_uint8
+    from ..train.loop import faces_to_uint8
 
     return {s: accuracy(model, faces_to_uint8(fs, spec), fs.labels, spec) for s, fs in sets.items()}
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from ..optimize.se_prune import (SEPruneConfig, blocks, plot_se_histograms, prune_se,
                                      sample_faces, se_scores, surviving)
     from ..train.checkpoint import load_checkpoint
-    from ..train.engine import faces_to_uint8
+    from ..train.loop import faces_to_uint8
 
     if not Path(args.model).is_file():
         raise LiteferError(f"checkpoint not found: {args.model}")

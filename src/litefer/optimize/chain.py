@@ -126,7 +126,7 @@ def _calibrated(model, spec, sets: dict, split: str):
     if split not in sets:
         return spec
     from ..calibrate import fit_temperature
-    from ..train.engine import faces_to_uint8, predict_logits
+    from ..train.loop import faces_to_uint8, predict_logits
 
     logits = predict_logits(model, faces_to_uint8(sets[split], spec), spec).astype(np.float64)
     return spec.with_(temperature=fit_temperature(logits, sets[split].labels))

@@ -115,7 +115,7 @@ def prune_iterative(model: nn.Module, spec: ModelSpec, cfg: PruneConfig,
         apply_masks(weights, masks)
         record = {"target_sparsity": target}
         if val is not None:
-            from ..train.engine import faces_to_uint8
+            from ..train.loop import faces_to_uint8
 
             record["val_acc_pruned"] = accuracy(model, faces_to_uint8(val, spec), val.labels, spec)
         if train is not None:

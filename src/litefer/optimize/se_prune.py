@@ -27,7 +27,7 @@ from ..data import FaceSet
 from ..errors import LiteferError
 from ..models.lbmbnet import RATIOS, LBMBConv, LBMBNet, arch_name, config_of
 from ..spec import ModelSpec
-from ..train.engine import batch_tensor
+from ..train.loop import batch_tensor
 from .finetune import FinetuneConfig, finetune
 
 SCHEDULES = ("oneshot", "segmented")

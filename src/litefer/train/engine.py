@@ -21,8 +21,7 @@ from .checkpoint import load_checkpoint
 from .distill import OnnxTeacher, check_distill_recipe
 from .ema import WeightAverage
 from .history import ResourceMeter, write_history
-from .loop import (batch_tensor, faces_to_uint8, make_loss, make_optimizer,  # noqa: F401
-                   predict_logits, run_epoch)
+from .loop import faces_to_uint8, make_loss, make_optimizer, predict_logits, run_epoch
 from .teacher_bank import TeacherBank, load_or_build_bank
 
 
@@ -88,7 +87,8 @@ class Trainer:
         self.spec = self.spec.with_(prior=tuple(float(p) for p in prior))
         # Logit adjustment: the loss sees logits + tau * log(prior), so the raw logits learn the
         # class-balanced posterior; the runtime may add the prior back (spec.prior_tau < 0).
-        self.loss_bias = torch.tensor(cfg.logit_adjust * np.log(prior), dtype=torch.float32)
+        self.loss_bias = (torch.tensor(cfg.logit_adjust * np.log(prior), dtype=torch.float32)
+                          if cfg.logit_adjust else None)
         self.x_val, self.y_val = faces_to_uint8(val, self.spec), val.labels
         self.steps = math.ceil(len(self.y_train) / cfg.batch_size)
         self.opt, self.sched = make_optimizer(self.model, cfg, self.steps)
@@ -155,7 +155,7 @@ class Trainer:
         return run_epoch(self.model, self.x_train, self.y_train, self.spec, self.cfg, self.opt,
                          self.sched, self.gen, loss_fn=self.loss_fn, teacher=self.teacher,
                          bank=self.bank, compression=self.compress, ema=self.ema,
-                         loss_bias=self.loss_bias if self.cfg.logit_adjust else None,
+                         loss_bias=self.loss_bias,
                          first_step=self.epoch * self.steps, bar=bar)
 
     def fit(self, progress: bool = True) -> dict:
