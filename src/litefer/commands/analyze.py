@@ -123,14 +123,19 @@ def _list_sources(source: str):
     import glob
 
     from ..errors import InvalidImageError
-    from ..io import list_images, walk_files
+    from ..io import IMAGE_EXTENSIONS, list_images, walk_files
     from .analyze_images import list_items
 
     errors: list[tuple[str, str]] = []
-    items = list_items(list_images(source, errors), errors)
     path = Path(source)
-    videos = [] if path.is_file() else walk_files(
-        source, lambda p: p.suffix.lower() in VIDEO_EXTENSIONS)
+    if path.is_file() or not (path.is_dir() or glob.has_magic(source)):
+        images, videos = list_images(source, errors), []  # the file, or "no such file or folder"
+    else:  # one walk of the tree for both kinds
+        wanted = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+        files = walk_files(source, lambda p: p.suffix.lower() in wanted, errors)
+        videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+        images = [p for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
+    items = list_items(images, errors)
     if not items and not videos:
         raise InvalidImageError(f"no images or videos found at {source!r}")
     if path.is_dir():
