@@ -13,7 +13,7 @@ COMMANDS = {
     "analyze": "analyze", "train": "train", "eval": "evaluate", "export": "export",
     "models": "models", "serve": "serve", "search": "search", "cv": "cv",
     "optimize": "optimize", "bench": "bench", "multistream": "multistream",
-    "prune-se": "prune_se",
+    "prune-se": "prune_se", "average": "average",
 }
 
 

@@ -83,16 +83,16 @@ def _splits(data: str, info: dict) -> dict:
 
 
 def _calibrate(model, spec, sets: dict):
-    """Fit the temperature on the selection split; ECE before/after on the test split."""
-    import numpy as np
-
+    """Fit the temperature on the selection split's prior-corrected logits (the runtime divides
+    those by it); ECE before/after on the test split."""
     from ..calibrate import calibration_report, fit_temperature
+    from ..metrics import corrected_logits
     from ..train.loop import faces_to_uint8, predict_logits
 
     val, test = sets["val"], sets["test"]
-    t = fit_temperature(predict_logits(model, faces_to_uint8(val, spec), spec).astype(np.float64),
-                        val.labels)
-    test_logits = predict_logits(model, faces_to_uint8(test, spec), spec).astype(np.float64)
+    t = fit_temperature(corrected_logits(predict_logits(model, faces_to_uint8(val, spec), spec),
+                                         spec), val.labels)
+    test_logits = corrected_logits(predict_logits(model, faces_to_uint8(test, spec), spec), spec)
     report = calibration_report(test_logits, test.labels, t)
     report["fitted_on"] = sets["val_name"]
     return spec.with_(temperature=t), report
@@ -111,7 +111,7 @@ def _card(data: str, sets: dict, model, spec, path: Path, info: dict, sha: str, 
     parity = check_parity(model, path, sets["val"].images[:256])
     evals = {sets["val_name"]: evaluate(path, sets["val"]), "PrivateTest": evaluate(path, sets["test"])}
     card = build_card(spec.name, "fp32", path, cfg, info.get("epoch"), spec.extra["params"],
-                      spec.extra["macs"], evals, parity, sha)
+                      spec.extra["macs"], evals, parity, sha, info)
     if note:
         card["note"] = note
     if spec.prior_tau:

@@ -41,9 +41,28 @@ def training_command(cfg: TrainConfig) -> str:
     return " ".join(parts)
 
 
+def weights_origin(info: dict, cfg: TrainConfig) -> str:
+    """Which weights a checkpoint holds, in words, from its fields (litefer.train.checkpoint):
+    a weight average of several checkpoints, the epoch chosen on the selection split (best.pt)
+    or the epoch the run stopped at (last.pt)."""
+    if info.get("averaged_from"):
+        parts = [f"{Path(a['path']).parent.name or a['path']}/{Path(a['path']).name} x "
+                 f"{a['weight']:.2f}" for a in info["averaged_from"]]
+        return (f"weight average of {len(parts)} checkpoints (`litefer average`): "
+                + ", ".join(parts))
+    epoch = info.get("epoch")
+    if "val_acc" in info:
+        return f"epoch {epoch} of {cfg.epochs}, chosen on {cfg.val_split}"
+    if epoch == cfg.epochs:
+        return f"the last epoch ({epoch} of {cfg.epochs}), no selection"
+    return f"epoch {epoch} of {cfg.epochs}"
+
+
 def build_card(name: str, precision: str, onnx_path: Path, cfg: TrainConfig, best_epoch: int,
-               params: int, macs: int, evals: dict[str, dict], parity: float, sha: str) -> dict:
-    """evals: split name -> report of litefer.evaluate.evaluate (PublicTest, PrivateTest, ...)."""
+               params: int, macs: int, evals: dict[str, dict], parity: float, sha: str,
+               info: dict | None = None) -> dict:
+    """evals: split name -> report of litefer.evaluate.evaluate (PublicTest, PrivateTest, ...);
+    info: the checkpoint's other fields (load_checkpoint), for ``weights_from``."""
     data_arg = cfg.data
     short = {k: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"], "n": v["n"]}
              for k, v in evals.items()}
@@ -53,6 +72,7 @@ def build_card(name: str, precision: str, onnx_path: Path, cfg: TrainConfig, bes
         "sha256": sha, "file_bytes": onnx_path.stat().st_size, "params": params, "macs": macs,
         "data": Path(data_arg).name, "train_split": cfg.train_split,
         "selection_split": cfg.val_split, "epochs": cfg.epochs, "best_epoch": best_epoch,
+        **({"weights_from": weights_origin(info, cfg)} if info is not None else {}),
         "seed": cfg.seed, "augmentation": cfg.to_dict()["augment"],
         "optimizer": {"name": "AdamW", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "schedule": f"linear warm-up {cfg.warmup_epochs} epochs, cosine to 0",
@@ -79,9 +99,7 @@ def render_markdown(card: dict) -> str:
         f"- architecture `{card['arch']}`, {card['params']:,} trainable parameters, "
         f"{card['macs']:,} MACs per face, file {card['file']} ({card['file_bytes']:,} bytes)",
         f"- sha256 `{card['sha256']}`",
-        f"- data: {card['data']}, trained on {card['train_split']}, epoch selected on "
-        f"{card['selection_split']} (best epoch {card['best_epoch']} of {card['epochs']}), "
-        f"seed {card['seed']}",
+        _data_line(card),
         f"- augmentation: {json.dumps(card['augmentation'])}",
         f"- optimiser: {json.dumps(card['optimizer'])}",
         *([f"- knowledge distillation: {json.dumps(card['distillation'])}"]
@@ -100,6 +118,15 @@ def render_markdown(card: dict) -> str:
     ]
     return "\n".join(lines + _cross_data_lines(card) + _calibration_lines(card)
                      + _per_class_lines(card)) + "\n"
+
+
+def _data_line(card: dict) -> str:
+    if card.get("weights_from"):
+        return (f"- data: {card['data']}, trained on {card['train_split']}; weights: "
+                f"{card['weights_from']}; seed {card['seed']}")
+    return (f"- data: {card['data']}, trained on {card['train_split']}, epoch selected on "
+            f"{card['selection_split']} (best epoch {card['best_epoch']} of {card['epochs']}), "
+            f"seed {card['seed']}")
 
 
 def _prior_line(pc: dict, labels) -> str:

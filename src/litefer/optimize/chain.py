@@ -116,7 +116,7 @@ def _base_card(cfg, info: dict, path: Path, evals: dict, parity) -> dict | None:
         else TrainConfig(model=spec.arch)
     tcfg.data = cfg.data
     card = build_card(spec.name, "fp32", path, tcfg, info.get("epoch"), spec.extra["params"],
-                      spec.extra["macs"], evals, parity or 0.0, sha256(path))
+                      spec.extra["macs"], evals, parity or 0.0, sha256(path), info)
     write_card(card, path)
     return card
 
@@ -126,9 +126,10 @@ def _calibrated(model, spec, sets: dict, split: str):
     if split not in sets:
         return spec
     from ..calibrate import fit_temperature
+    from ..metrics import corrected_logits
     from ..train.loop import faces_to_uint8, predict_logits
 
-    logits = predict_logits(model, faces_to_uint8(sets[split], spec), spec).astype(np.float64)
+    logits = corrected_logits(predict_logits(model, faces_to_uint8(sets[split], spec), spec), spec)
     return spec.with_(temperature=fit_temperature(logits, sets[split].labels))
 
 

@@ -1,0 +1,91 @@
+"""Weight averaging (`litefer average`): the arithmetic, what it refuses, and what the card says."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from litefer.cli import main  # noqa: E402
+from litefer.errors import LiteferError  # noqa: E402
+from litefer.models import create_model  # noqa: E402
+from litefer.optimize.card import weights_origin  # noqa: E402
+from litefer.train.average import average_checkpoints  # noqa: E402
+from litefer.train.checkpoint import load_checkpoint  # noqa: E402
+from litefer.train.config import TrainConfig  # noqa: E402
+
+
+def _checkpoint(path, seed, arch="mini_xception", prior=(), labels=None, ema=False):
+    torch.manual_seed(seed)
+    model, spec = create_model(arch)
+    for p in model.parameters():
+        p.data.normal_()
+    if labels:
+        spec = spec.with_(labels=labels)
+    spec = spec.with_(prior=prior)
+    state = {"model": model.state_dict(), "spec": spec.to_json(), "epoch": seed,
+             "config": {"model": arch, "epochs": 6}}
+    if ema:
+        state["ema"] = {"module": {k: v * 0 + seed for k, v in model.state_dict().items()},
+                        "updates": 3}
+    torch.save(state, path)
+    return model.state_dict()
+
+
+def test_the_average_is_the_weighted_mean_and_keeps_integer_buffers(tmp_path):
+    a = _checkpoint(tmp_path / "a.pt", 1)
+    b = _checkpoint(tmp_path / "b.pt", 2, prior=(0.5,) * 7)
+    out = average_checkpoints([tmp_path / "a.pt", tmp_path / "b.pt"], [1, 3])
+    for k, v in a.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(out["model"][k], 0.25 * v + 0.75 * b[k])
+        else:
+            assert torch.equal(out["model"][k], v)
+    assert [round(x["weight"], 6) for x in out["averaged_from"]] == [0.25, 0.75]
+    assert out["epoch"] == 2  # spec and config from the checkpoint that stores a prior
+    equal = average_checkpoints([tmp_path / "a.pt", tmp_path / "b.pt"])
+    k = next(k for k, v in a.items() if v.is_floating_point())
+    torch.testing.assert_close(equal["model"][k], (a[k] + b[k]) / 2)
+
+
+def test_the_cli_writes_a_checkpoint_that_loads_and_the_ema_option_reads_the_average(tmp_path,
+                                                                                       capsys):
+    _checkpoint(tmp_path / "a.pt", 1, ema=True)
+    _checkpoint(tmp_path / "b.pt", 3, ema=True)
+    out = tmp_path / "soup" / "avg.pt"
+    assert main(["average", "--model", str(tmp_path / "a.pt"), "--model", str(tmp_path / "b.pt"),
+                 "--ema", "--out", str(out)]) == 0
+    model, spec, info = load_checkpoint(out)
+    weight = next(v for v in model.state_dict().values() if v.is_floating_point())
+    assert torch.all(weight == 2.0)  # mean of the EMA modules filled with 1 and 3
+    assert spec.arch == "mini_xception" and len(info["averaged_from"]) == 2
+    assert "weight average of 2 checkpoints" in weights_origin(info, TrainConfig(epochs=6))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("one", "at least two checkpoints"),
+    ("weights", "one non-negative weight per checkpoint"),
+    ("arch", "is a nano_b"),
+    ("labels", "with labels a, b"),
+    ("ema", "holds no weight average"),
+    ("missing", "checkpoint not found"),
+])
+def test_what_cannot_be_averaged_is_refused_with_a_reason(tmp_path, case, message):
+    _checkpoint(tmp_path / "a.pt", 1)
+    other = tmp_path / "b.pt"
+    if case == "arch":
+        _checkpoint(other, 2, arch="nano_b")
+    elif case == "labels":
+        _checkpoint(other, 2, labels=("a", "b"))
+    elif case != "missing":
+        _checkpoint(other, 2)
+    paths = [tmp_path / "a.pt"] if case == "one" else [tmp_path / "a.pt", other]
+    with pytest.raises(LiteferError, match=message):
+        average_checkpoints(paths, [1.0] if case == "weights" else None, ema=case == "ema")
+
+
+def test_the_card_says_which_epoch_the_weights_come_from():
+    cfg = TrainConfig(epochs=6, val_split="PublicTest")
+    assert weights_origin({"epoch": 4, "val_acc": 0.6}, cfg) == "epoch 4 of 6, chosen on PublicTest"
+    assert weights_origin({"epoch": 6, "history": []}, cfg) == \
+        "the last epoch (6 of 6), no selection"
+    assert weights_origin({"epoch": 3}, cfg) == "epoch 3 of 6"
