@@ -152,9 +152,13 @@ def test_runtime_and_eval_apply_the_same_prior_rule(tmp_path):
     clf = Classifier(path)
     runtime = clf.predict_proba(fs.images)
     raw = clf.run(np.stack([(im[None] / 255.0 - 0.5) / 0.5 for im in fs.images]).astype(np.float32))
-    by_hand = softmax(raw / 0.8 - np.log(np.array(prior) / sum(prior)))
+    by_hand = softmax((raw - np.log(np.array(prior) / sum(prior))) / 0.8)
     np.testing.assert_allclose(runtime, by_hand, atol=1e-5)
     uncorrected = softmax(raw / 0.8)
+    # the temperature calibrates and never decides: any T gives the corrected argmax
+    hot = Classifier(path)
+    hot.spec = hot.spec.with_(temperature=5.0)
+    np.testing.assert_array_equal(hot.predict_proba(fs.images).argmax(1), runtime.argmax(1))
     assert (runtime.argmax(1) != uncorrected.argmax(1)).any()  # the correction matters here
     rep = evaluate(path, fs)
     assert rep["prior_tau"] == 1.0
@@ -283,3 +287,25 @@ def test_fer2013_training_counts_match_the_csv(fer_csv):
             if row["Usage"] == "Training":
                 counts[int(row["emotion"])] += 1
     assert tuple(counts) == FER2013_TRAINING_COUNTS
+
+
+def test_export_fits_the_temperature_on_the_prior_corrected_logits(monkeypatch):
+    pytest.importorskip("torch")
+    import litefer.train.loop as loop
+    from litefer.calibrate import fit_temperature
+    from litefer.commands.export import _calibrate
+    from litefer.metrics import adjust_logits
+
+    from helpers import synthetic_faces
+
+    fs = synthetic_faces(140)
+    rng = np.random.default_rng(0)
+    raw = 3.0 * np.eye(7)[fs.labels] + rng.normal(0, 2.0, (len(fs), 7))  # an over-confident net
+    monkeypatch.setattr(loop, "predict_logits", lambda model, x, spec: raw.astype(np.float32))
+    prior = tuple(float(c) for c in FER2013_TRAINING_COUNTS)
+    spec = ModelSpec(name="m.t", arch="m", labels=FER2013.classes, prior=prior, prior_tau=-1.0)
+    calibrated, report = _calibrate(None, spec, {"val": fs, "test": fs, "val_name": "PublicTest"})
+    want = fit_temperature(adjust_logits(raw, prior, -1.0), fs.labels)
+    assert 0.1 < want < 19 and calibrated.temperature == pytest.approx(want)
+    assert calibrated.temperature != pytest.approx(fit_temperature(raw, fs.labels), rel=1e-2)
+    assert report["nll_after"] < report["nll_before"]

@@ -246,6 +246,21 @@ def test_graph_macs_are_the_same_for_every_precision(fp32, tmp_path):
     assert {graph_stats(p).macs for p in (path, half, qop, qdq)} == {spec.extra["macs"]}
 
 
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_calibration_works_when_the_faces_do_not_fill_the_last_batch(fp32, tmp_path,
+                                                                             method):
+    from litefer.optimize.quantize import Int8Config, quantize_int8
+    from litefer.runtime import Classifier
+
+    _, _, path = fp32
+    faces = synthetic_faces(45).images  # one batch of 32 and a short one of 13
+    q = quantize_int8(path, tmp_path / f"{method}.onnx", faces, Int8Config(calibrate=method))
+    clf = Classifier(q)
+    assert clf.spec.extra["calibration"]["method"] == method
+    assert clf.spec.extra["calibration"]["samples"] == 32
+    assert clf.predict_proba(faces[:4]).shape == (4, 7)
+
+
 def test_compiled_graph_keeps_the_spec_and_missing_providers_are_skipped(fp32, tmp_path):
     from litefer.bench import select_providers
     from litefer.optimize.compile import compile_onnx

@@ -1,7 +1,7 @@
 """Evaluate a classifier on a labelled FaceSet (ONNX Runtime; a torch checkpoint when given .pt).
 
 Scores go through litefer.metrics.proba_from_output, the rule the runtime Classifier applies
-(temperature, then the prior correction stored in the model spec or overridden here), and the
+(the prior correction stored in the model spec or overridden here, then the temperature), and the
 argmax runs over all of the model's outputs: a dataset class the model cannot output is an error,
 a model class the dataset lacks (neutral on CK+) is simply a wrong answer.
 """

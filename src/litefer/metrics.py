@@ -1,6 +1,6 @@
 """Classification metrics (numpy only): accuracy, balanced accuracy, per-class P/R/F1, confusion
-matrix, ECE; and the one rule that turns a model's raw output into probabilities (temperature and
-prior correction), shared by the runtime Classifier and `litefer eval`."""
+matrix, ECE; and the one rule that turns a model's raw output into probabilities (prior
+correction, then temperature), shared by the runtime Classifier and `litefer eval`."""
 from __future__ import annotations
 
 import numpy as np
@@ -93,8 +93,9 @@ def adjust_logits(logits: np.ndarray, prior, tau: float) -> np.ndarray:
 def proba_from_output(out: np.ndarray, spec) -> np.ndarray:
     """Raw model output (N, K) -> float32 probabilities (N, K), the runtime's rule.
 
-    ``spec.output == "logits"``: softmax(adjust_logits(out / spec.temperature, spec.prior,
-    spec.prior_tau)); ``"probs"``: the same on log(out) without temperature. Without a correction
+    ``spec.output == "logits"``: softmax(adjust_logits(out, spec.prior, spec.prior_tau) /
+    spec.temperature): the correction decides, the temperature only calibrates (it never changes
+    an argmax); ``"probs"``: adjust_logits on log(out), without temperature. Without a correction
     the result is exactly what the runtime returned before priors existed (probs are passed
     through unchanged). To score with another correction, pass ``spec.with_(prior_tau=...)``.
     """
@@ -102,6 +103,12 @@ def proba_from_output(out: np.ndarray, spec) -> np.ndarray:
         if spec.prior_tau == 0 or not spec.prior:
             return out.astype(np.float32)
         z = np.log(np.clip(out.astype(np.float64), 1e-30, None))
-    else:
-        z = out.astype(np.float64) / spec.temperature
-    return softmax(adjust_logits(z, spec.prior, spec.prior_tau)).astype(np.float32)
+        return softmax(adjust_logits(z, spec.prior, spec.prior_tau)).astype(np.float32)
+    z = adjust_logits(out.astype(np.float64), spec.prior, spec.prior_tau)
+    return softmax(z, spec.temperature).astype(np.float32)
+
+
+def corrected_logits(out: np.ndarray, spec) -> np.ndarray:
+    """Raw logits (N, K) -> float64 logits after the spec's prior correction, before the
+    temperature: what a temperature is fitted on (litefer.calibrate)."""
+    return adjust_logits(out.astype(np.float64), spec.prior, spec.prior_tau)

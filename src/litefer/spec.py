@@ -14,7 +14,8 @@ class ModelSpec:
     input_size: (height, width) in pixels; channels: 1 (grey) or 3 (RGB order);
     mean/std: per-channel, applied as (x/255 - mean) / std; labels: class names in output order;
     align: "eyes" (similarity warp from eye centres) or "none" (crop the box);
-    temperature: logits are divided by it before softmax (1.0 = uncalibrated);
+    temperature: logits are divided by it before softmax, after the prior correction, so it
+    calibrates confidences without changing a decision (1.0 = uncalibrated);
     output: "logits" or "probs" (what the ONNX graph returns);
     prior: the training label prior in label order (one positive value per label; empty = none);
     prior_tau: strength of the prior correction the runtime applies (0 = none): class scores

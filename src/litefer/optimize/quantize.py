@@ -212,6 +212,10 @@ def quantize_int8(src: str | Path, dst: str | Path, crops, cfg: Int8Config = Int
         raise LiteferError(f"format must be one of {', '.join(formats)}, got {cfg.format!r}")
     if cfg.calibrate not in methods:
         raise LiteferError(f"calibrate must be one of {', '.join(methods)}, got {cfg.calibrate!r}")
+    if cfg.calibrate != "minmax" and len(crops) > cfg.batch_size:
+        # ONNX Runtime's histogram calibrators stack every batch's activations into one array,
+        # so a shorter last batch makes it fail: calibrate on whole batches only
+        crops = crops[: len(crops) // cfg.batch_size * cfg.batch_size]
     source = onnx.load(str(src))
     spec, props = read_spec(source, str(src)), metadata(source)
     with tempfile.TemporaryDirectory() as tmp:

@@ -80,7 +80,7 @@ class Classifier:
 
     def predict_proba(self, crops: Sequence[np.ndarray] | np.ndarray, tta: bool = False
                       ) -> np.ndarray:
-        """Crops -> float32 (N, K) probabilities (temperature and the spec's prior correction
+        """Crops -> float32 (N, K) probabilities (the spec's prior correction and temperature
         applied by litefer.metrics.proba_from_output), one call.
 
         tta: also classify the mirrored crops and average the logits. Raises InvalidImageError
