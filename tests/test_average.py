@@ -59,6 +59,8 @@ def test_the_cli_writes_a_checkpoint_that_loads_and_the_ema_option_reads_the_ave
     assert torch.all(weight == 2.0)  # mean of the EMA modules filled with 1 and 3
     assert spec.arch == "mini_xception" and len(info["averaged_from"]) == 2
     assert "weight average of 2 checkpoints" in weights_origin(info, TrainConfig(epochs=6))
+    alone = average_checkpoints([tmp_path / "b.pt"], ema=True)
+    assert all(torch.all(v == 3.0) for v in alone["model"].values() if v.is_floating_point())
 
 
 @pytest.mark.parametrize("case, message", [

@@ -11,7 +11,7 @@ def add_parser(sub, name: str) -> None:
     p = sub.add_parser(name, help="average the weights of checkpoints fine-tuned from one network "
                                   "(needs litefer[train])")
     p.add_argument("--model", action="append", required=True, metavar="CKPT",
-                   help="a training checkpoint (.pt); repeat, at least twice")
+                   help="a training checkpoint (.pt); repeat, at least twice (once with --ema)")
     p.add_argument("--weights", type=float, nargs="+", default=None, metavar="W",
                    help="one non-negative weight per --model (default: equal); e.g. 0.3 0.7 "
                         "interpolates between a network and its fine-tune")

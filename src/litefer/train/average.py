@@ -32,11 +32,13 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
     training config are the first checkpoint's that stores a label prior (else the first's), so
     a soup of logit-adjusted fine-tunes keeps its prior; ``averaged_from`` records the inputs.
     ema: average each checkpoint's weight average (last.pt of a run trained with --ema).
+    A single checkpoint is allowed with ``ema``: its weight average alone.
     Raises LiteferError for fewer than two checkpoints, weights that do not fit, different
     architectures, labels or tensor names and shapes.
     """
-    if len(paths) < 2:
-        raise LiteferError("averaging needs at least two checkpoints")
+    if len(paths) < (1 if ema else 2):
+        raise LiteferError("averaging needs at least two checkpoints (or one with --ema: its "
+                           "weight average alone)")
     weights = [1.0] * len(paths) if weights is None else [float(w) for w in weights]
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise LiteferError(f"need one non-negative weight per checkpoint ({len(paths)}) with a "
