@@ -91,3 +91,7 @@ def test_the_card_says_which_epoch_the_weights_come_from():
     assert weights_origin({"epoch": 6, "history": []}, cfg) == \
         "the last epoch (6 of 6), no selection"
     assert weights_origin({"epoch": 3}, cfg) == "epoch 3 of 6"
+    soup = {"averaged_from": [{"path": "runs/a/last.pt", "weight": 0.25},
+                              {"path": "b.pt", "weight": 0.75}]}
+    assert weights_origin(soup, cfg) == ("weight average of 2 checkpoints (`litefer average`): "
+                                         "a/last.pt x 0.25, b.pt x 0.75")

@@ -46,7 +46,7 @@ def weights_origin(info: dict, cfg: TrainConfig) -> str:
     a weight average of several checkpoints, the epoch chosen on the selection split (best.pt)
     or the epoch the run stopped at (last.pt)."""
     if info.get("averaged_from"):
-        parts = [f"{Path(a['path']).parent.name or a['path']}/{Path(a['path']).name} x "
+        parts = [f"{Path(Path(a['path']).parent.name) / Path(a['path']).name} x "
                  f"{a['weight']:.2f}" for a in info["averaged_from"]]
         return (f"weight average of {len(parts)} checkpoints (`litefer average`): "
                 + ", ".join(parts))
