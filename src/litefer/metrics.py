@@ -104,8 +104,7 @@ def proba_from_output(out: np.ndarray, spec) -> np.ndarray:
             return out.astype(np.float32)
         z = np.log(np.clip(out.astype(np.float64), 1e-30, None))
         return softmax(adjust_logits(z, spec.prior, spec.prior_tau)).astype(np.float32)
-    z = adjust_logits(out.astype(np.float64), spec.prior, spec.prior_tau)
-    return softmax(z, spec.temperature).astype(np.float32)
+    return softmax(corrected_logits(out, spec), spec.temperature).astype(np.float32)
 
 
 def corrected_logits(out: np.ndarray, spec) -> np.ndarray:

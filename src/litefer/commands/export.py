@@ -86,14 +86,11 @@ def _calibrate(model, spec, sets: dict):
     """Fit the temperature on the selection split's prior-corrected logits (the runtime divides
     those by it); ECE before/after on the test split."""
     from ..calibrate import calibration_report, fit_temperature
-    from ..metrics import corrected_logits
-    from ..train.loop import faces_to_uint8, predict_logits
+    from ..train.loop import corrected_faceset_logits
 
     val, test = sets["val"], sets["test"]
-    t = fit_temperature(corrected_logits(predict_logits(model, faces_to_uint8(val, spec), spec),
-                                         spec), val.labels)
-    test_logits = corrected_logits(predict_logits(model, faces_to_uint8(test, spec), spec), spec)
-    report = calibration_report(test_logits, test.labels, t)
+    t = fit_temperature(corrected_faceset_logits(model, val, spec), val.labels)
+    report = calibration_report(corrected_faceset_logits(model, test, spec), test.labels, t)
     report["fitted_on"] = sets["val_name"]
     return spec.with_(temperature=t), report
 

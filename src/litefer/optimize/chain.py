@@ -126,10 +126,9 @@ def _calibrated(model, spec, sets: dict, split: str):
     if split not in sets:
         return spec
     from ..calibrate import fit_temperature
-    from ..metrics import corrected_logits
-    from ..train.loop import faces_to_uint8, predict_logits
+    from ..train.loop import corrected_faceset_logits
 
-    logits = corrected_logits(predict_logits(model, faces_to_uint8(sets[split], spec), spec), spec)
+    logits = corrected_faceset_logits(model, sets[split], spec)
     return spec.with_(temperature=fit_temperature(logits, sets[split].labels))
 
 

@@ -51,14 +51,13 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
         states.append(state)
         specs.append(ModelSpec.from_json(state["spec"]))
         tensors.append(_weights(state, p, ema))
-    first = specs[0]
+    first, shapes = specs[0], {k: tuple(v.shape) for k, v in tensors[0].items()}
     for p, spec, sd in zip(paths[1:], specs[1:], tensors[1:]):
         if (spec.arch, spec.labels, spec.extra.get("nano_config")) != \
                 (first.arch, first.labels, first.extra.get("nano_config")):
             raise LiteferError(f"{p} is a {spec.arch} with labels {', '.join(spec.labels)}; "
                                f"{paths[0]} is a {first.arch} with {', '.join(first.labels)}")
-        if {k: tuple(v.shape) for k, v in sd.items()} != \
-                {k: tuple(v.shape) for k, v in tensors[0].items()}:
+        if {k: tuple(v.shape) for k, v in sd.items()} != shapes:
             raise LiteferError(f"{p} and {paths[0]} hold different tensors: average only "
                                "fine-tunes of one network")
     total = sum(weights)

@@ -51,6 +51,14 @@ def predict_logits(model: torch.nn.Module, x_uint8: np.ndarray, spec: ModelSpec,
     return np.concatenate(out) if out else np.zeros((0, k), np.float32)
 
 
+def corrected_faceset_logits(model: torch.nn.Module, fs, spec: ModelSpec) -> np.ndarray:
+    """float64 (N, K) logits of a FaceSet after the spec's prior correction and before its
+    temperature: what a temperature is fitted on (litefer.calibrate.fit_temperature)."""
+    from ..metrics import corrected_logits
+
+    return corrected_logits(predict_logits(model, faces_to_uint8(fs, spec), spec), spec)
+
+
 def warmup_cosine(epochs: int, warmup_epochs: float, steps_per_epoch: int
                   ) -> Callable[[int], float]:
     """Learning-rate factor per optimiser step: linear warm-up over ``warmup_epochs`` (none when
