@@ -85,6 +85,37 @@ def test_init_from_starts_at_a_checkpoints_weights_and_refuses_another_model(tmp
         _trainer(tmp_path / "third", model="nano_b", init_from=str(ckpt))
 
 
+def test_init_from_an_exported_onnx_continues_the_same_function_in_both_modes(tmp_path):
+    from litefer.errors import LiteferError
+    from litefer.models import create_model
+    from litefer.optimize.export import export_onnx
+    from litefer.runtime.classifier import Classifier
+    from litefer.train.loop import batch_tensor
+    from litefer.train.transfer import init_from_onnx
+
+    first = _trainer(tmp_path / "first", model="nano_b")
+    first.fit(progress=False)
+    src, spec, _ = load_checkpoint(tmp_path / "first" / "run" / "best.pt")
+    path = export_onnx(src, spec, tmp_path / "m.onnx")  # BatchNorms folded into the convs
+    t = _trainer(tmp_path / "second", model="nano_b", init_from=str(path))
+    assert t.epoch == 0 and t.model.training
+    faces = batch_tensor(first.x_train[:128], spec)
+    with torch.no_grad():  # every layer, the classifier included, computes what the file does
+        want = Classifier(str(path)).run(faces.numpy())
+        np.testing.assert_allclose(t.model.eval()(faces).numpy(), want, atol=1e-4)
+        # training mode normalises by the batch; the plain folded load (mean 0, variance 1)
+        # changes the function there, the calibrated statistics keep it close
+        plain, _ = create_model("nano_b", t.spec)
+        init_from_onnx(plain, t.spec, path)
+        drift = lambda m: float((m.train()(faces) - torch.from_numpy(want)).abs().mean())  # noqa: E731
+        assert drift(t.model) < 0.5 * drift(plain)
+    with pytest.raises(LiteferError, match="holds a 'nano_b' model"):
+        _trainer(tmp_path / "third", model="mini_xception", init_from=str(path))
+    renamed = export_onnx(src, spec.with_(labels=tuple(reversed(spec.labels))), tmp_path / "r.onnx")
+    with pytest.raises(LiteferError, match="predicts"):
+        _trainer(tmp_path / "fourth", model="nano_b", init_from=str(renamed))
+
+
 def test_weight_average_follows_the_decay_rule_and_copies_integer_buffers():
     from litefer.train.ema import WeightAverage
 

@@ -40,7 +40,9 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--qat", action="store_true", help="quantisation-aware training (fake-quant)")
     p.add_argument("--qat-bits", type=int, default=d.qat_bits)
     p.add_argument("--init-from", default="", metavar="CKPT",
-                   help="start from this training checkpoint's weights (same model; a new schedule)")
+                   help="start from this training checkpoint's weights, or an ONNX file that "
+                        "`litefer export` wrote for the same architecture and labels (same "
+                        "model; a new schedule)")
     p.add_argument("--teacher", action="append", default=[], metavar="MODEL",
                    help="ONNX path or shipped name of a frozen teacher for knowledge distillation "
                         "(repeat for an ensemble: the mean of their log-probabilities)")

@@ -21,8 +21,9 @@ from .checkpoint import load_checkpoint
 from .distill import OnnxTeacher, check_distill_recipe
 from .ema import WeightAverage
 from .history import ResourceMeter, write_history
-from .loop import faces_to_uint8, make_loss, make_optimizer, predict_logits, run_epoch
+from .loop import batch_tensor, faces_to_uint8, make_loss, make_optimizer, predict_logits, run_epoch
 from .teacher_bank import TeacherBank, load_or_build_bank
+from .transfer import calibrate_folded_batchnorm, init_from_onnx
 
 
 def load_extra(specs: tuple[str, ...], space) -> list[FaceSet]:
@@ -72,6 +73,7 @@ class Trainer:
         self.spec = base_spec.with_(name=name, labels=train.space.classes)
         if len(train.space) != len(base_spec.labels):
             self.model, _ = create_model(cfg.model, self.spec)
+        self._folded = None  # BatchNorms awaiting statistics after an ONNX --init-from
         if cfg.init_from:
             self._init_from(cfg.init_from)
         extra = load_extra(cfg.extra_data, train.space)
@@ -83,6 +85,8 @@ class Trainer:
             self.x_train, found = cached_frame_like_runtime(
                 self.x_train, self.spec, cfg.align_faces, cfg.align_cache, progress)
             self.aligned_fraction = float(found.mean())
+        if self._folded is not None:
+            self._calibrate_onnx_init(cfg.init_from)
         prior = label_prior(self.y_train, len(self.spec.labels))
         self.spec = self.spec.with_(prior=tuple(float(p) for p in prior))
         # Logit adjustment: the loss sees logits + tau * log(prior), so the raw logits learn the
@@ -115,10 +119,32 @@ class Trainer:
             self._load(self.out / "last.pt")
 
     def _init_from(self, path: str) -> None:
+        if Path(path).suffix == ".onnx":  # an exported network: every layer, BatchNorms folded
+            self._folded = init_from_onnx(self.model, self.spec, path)
+            return
         source, spec, _ = load_checkpoint(path)
         if spec.arch != self.spec.arch:
             raise LiteferError(f"--init-from {path} holds a {spec.arch}, not a {self.spec.arch}")
         self.model.load_state_dict(source.state_dict())
+
+    def _calibrate_onnx_init(self, path: str, n: int = 512) -> None:
+        """Statistics for the folded BatchNorms from ``n`` training faces (fixed by the seed),
+        then a check that the model computes what the ONNX file does on them."""
+        from ..runtime.classifier import Classifier
+
+        pick = np.random.default_rng(self.cfg.seed).permutation(len(self.x_train))[:n]
+        xb = batch_tensor(self.x_train[np.sort(pick)], self.spec)
+        calibrate_folded_batchnorm(self.model, self._folded, xb)
+        with torch.no_grad():
+            ours = self.model.eval()(xb).numpy()
+        theirs = Classifier(path, threads=self.cfg.threads).run(xb.numpy())
+        gap = float(np.abs(ours - theirs).max())
+        if gap > 1e-3 * max(1.0, float(np.abs(theirs).max())):
+            raise LiteferError(f"--init-from {path}: the {self.spec.arch} model rebuilt from it "
+                               f"differs from the file by {gap:.3g} in logits; initialise "
+                               "from its training checkpoint (.pt) instead")
+        self.model.train()
+        self._folded = None
 
     def _teacher(self) -> OnnxTeacher | None:
         cfg = self.cfg

@@ -10,6 +10,11 @@ left freshly initialised. Sources:
   conv before it, so such a conv receives the folded weight and its BatchNorm is set to
   gamma=1, beta=folded bias, mean=0, var=1-eps: exact in eval mode, and a faithful warm start
   for training (batch statistics then re-normalise the folded conv's output).
+  ``calibrate_folded_batchnorm`` then gives those BatchNorms the statistics of real inputs, so
+  that training mode starts from the very function the file computes.
+
+``init_from_onnx`` loads every layer, the classifier included, when the file predicts the same
+labels: how ``litefer train --init-from MODEL.onnx`` continues an exported network's training.
 """
 from __future__ import annotations
 
@@ -106,8 +111,65 @@ def _torch_layers(model: nn.Module, spec: ModelSpec) -> list[tuple[nn.Module, nn
     return pairs
 
 
+def init_from_onnx(model: nn.Module, spec: ModelSpec, path: str | Path) -> list[nn.BatchNorm2d]:
+    """Copy every layer of an exported ONNX file, the classifier included, into ``model``.
+
+    The file must be a litefer export of ``spec.arch`` with ``spec.labels`` (LiteferError
+    otherwise). Returns the BatchNorms that received a folded conv, to be given real statistics
+    by :func:`calibrate_folded_batchnorm` before training.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LiteferError(f"--init-from file not found: {path}")
+    meta = _onnx_layers(path)[1]
+    if "litefer.spec" not in meta:
+        raise LiteferError(f"{path}: no litefer.spec metadata; only files written by "
+                           "`litefer export` can initialise training")
+    labels = tuple(ModelSpec.from_json(meta["litefer.spec"]).labels)
+    if labels != tuple(spec.labels):
+        raise LiteferError(f"{path} predicts {list(labels)}, the training set "
+                           f"{list(spec.labels)}")
+    folded: list[nn.BatchNorm2d] = []
+    _from_onnx(model, spec, path, keep_head=True, folded=folded)
+    return folded
+
+
 @torch.no_grad()
-def _from_onnx(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
+def calibrate_folded_batchnorm(model: nn.Module, norms: list[nn.BatchNorm2d],
+                               x: torch.Tensor) -> None:
+    """Give BatchNorms set up by a folded-conv load (gamma 1, beta = folded bias, mean 0,
+    var 1 - eps) the per-channel mean m and variance v of their inputs on ``x`` (float32
+    (N, C, H, W) model input, a few hundred training faces), with gamma = sqrt(v + eps) and
+    beta = folded bias + m. The eval-mode function is unchanged (exactly, up to float error);
+    training mode, which normalises by batch statistics close to m and v, now computes it too.
+    """
+    stats: dict[nn.BatchNorm2d, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def grab(mod, inputs, _out):
+        t = inputs[0].transpose(0, 1).reshape(inputs[0].shape[1], -1).double()
+        stats[mod] = (t.mean(1), t.var(1, unbiased=False))
+
+    hooks = [bn.register_forward_hook(grab) for bn in norms]
+    was = model.training
+    try:
+        model.eval()(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    for bn in norms:
+        m, v = stats[bn]
+        bn.running_mean.copy_(m.float())
+        bn.running_var.copy_(v.float())
+        bn.bias.add_(m.float())
+        bn.weight.copy_(torch.sqrt(v + bn.eps).float())
+
+
+@torch.no_grad()
+def _from_onnx(model: nn.Module, spec: ModelSpec, path: Path, keep_head: bool = False,
+               folded: list | None = None) -> dict:
+    """Load the Conv/Gemm layers of ``path`` into ``model`` (the classifier too with
+    ``keep_head``); BatchNorms that receive a folded conv are appended to ``folded``."""
     layers, meta = _onnx_layers(path)
     if "litefer.spec" in meta:
         _same_arch(ModelSpec.from_json(meta["litefer.spec"]).arch, spec.arch, path)
@@ -121,7 +183,7 @@ def _from_onnx(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
         if tuple(w.shape) != tuple(mod.weight.shape):
             raise LiteferError(f"{path}: layer shapes differ from {spec.arch} "
                                f"({tuple(w.shape)} vs {tuple(mod.weight.shape)})")
-        if mod is head:
+        if mod is head and not keep_head:
             continue
         mod.weight.copy_(torch.from_numpy(w.copy()))
         bias = torch.zeros(w.shape[0]) if b is None else torch.from_numpy(b.copy())
@@ -130,10 +192,13 @@ def _from_onnx(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
             bn.bias.copy_(bias)
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
+            if folded is not None:
+                folded.append(bn)
         elif mod.bias is not None:
             mod.bias.copy_(bias)
         elif b is not None and np.abs(b).max() > 0:
             raise LiteferError(f"{path}: a bias was folded into a layer {spec.arch} has no "
                                "BatchNorm for; initialise from the training checkpoint (.pt)")
         loaded += 1
-    return {"source": str(path), "loaded": loaded, "skipped": [classifier_prefix(model)[:-1]]}
+    return {"source": str(path), "loaded": loaded,
+            "skipped": [] if keep_head else [classifier_prefix(model)[:-1]]}
