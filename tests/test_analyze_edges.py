@@ -57,7 +57,8 @@ def test_jpeg_declaring_30000_square_is_an_error_record_and_exit_1(tmp_path, cap
 @pytest.mark.parametrize("flag, value, allowed", [
     ("--batch-size", "0", ">= 1"), ("--batch-size", "-1", ">= 1"), ("--detect-size", "0", ">= 1"),
     ("--max-frames", "-3", ">= 1"), ("--max-faces", "-1", ">= 0"), ("--batch-size", "x", ">= 1"),
-    ("--detect-every", "0", ">= 1"),
+    ("--detect-every", "0", ">= 1"), ("--workers", "0", ">= 1"), ("--num-workers", "0", ">= 1"),
+    ("--cpus-per-worker", "0", ">= 1"), ("--range-frames", "0", ">= 1"),
 ])
 def test_out_of_range_counts_exit_2_saying_what_is_allowed(flag, value, allowed, capsys):
     with pytest.raises(SystemExit) as info:

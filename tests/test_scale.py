@@ -158,6 +158,26 @@ def test_inputs_from_folder_glob_and_manifest_and_their_units(tmp_path):
         list_inputs(tmp_path / "d" / "sub" / "nothing*")
 
 
+def test_each_page_of_a_multipage_tiff_is_an_input_decoded_by_the_worker(tmp_path):
+    from litefer.scale.worker import _decode
+
+    one = cv2.imread(str(ASSETS / "astronaut.png"))
+    pages = [one, cv2.flip(one, 1), cv2.resize(one, (64, 48))]
+    assert cv2.imwritemulti(str(tmp_path / "p.tif"), pages)
+    cv2.imwrite(str(tmp_path / "q.tif"), one)
+    items = list_inputs(tmp_path)
+    assert [i.source for i in items] == [f"{tmp_path}/p.tif#page={k}" for k in (1, 2, 3)] + \
+        [f"{tmp_path}/q.tif"]
+    assert [i.page for i in items] == [0, 1, 2, None]
+    assert items[1] == type(items[1])(**json.loads(json.dumps(items[1].__dict__)))
+    third = _decode(items[2])
+    assert third.source_size == (64, 48)
+    np.testing.assert_array_equal(_decode(items[1]).image, cv2.cvtColor(pages[1], cv2.COLOR_BGR2RGB))
+    gone = type(items[0])("x.tif#page=2", str(tmp_path / "missing.tif"), "image", 1)
+    err = _decode(gone)
+    assert isinstance(err, Exception) and str(err).startswith("x.tif#page=2: ")
+
+
 def test_jsonl_writer_commits_at_boundaries_and_resumes_from_the_last_commit(tmp_path):
     from litefer.scale.writer import JsonlWriter
 
@@ -271,7 +291,8 @@ def _restore(saved: dict) -> None:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """11 photos in a tree: faces at several sizes, no face, a corrupt and a truncated file."""
+    """11 photos and a 3-page TIFF in a tree: faces at several sizes, no face, a corrupt and a
+    truncated file."""
     root = tmp_path_factory.mktemp("corpus") / "photos"
     (root / "sub").mkdir(parents=True)
     one, three = cv2.imread(str(ASSETS / "astronaut.png")), cv2.imread(str(ASSETS /
@@ -285,6 +306,7 @@ def corpus(tmp_path_factory) -> Path:
     cv2.imwrite(str(root / "f_noface.png"), noise)
     for i, scale in enumerate((0.6, 0.8, 1.2)):
         cv2.imwrite(str(root / "sub" / f"g{i}.jpg"), cv2.resize(three, None, fx=scale, fy=scale))
+    assert cv2.imwritemulti(str(root / "sub" / "j_pages.tif"), [one, noise, cv2.flip(one, 1)])
     (root / "h_corrupt.jpg").write_bytes(b"this is not an image")
     data = (ASSETS / "astronaut_three.jpg").read_bytes()
     (root / "sub" / "i_truncated.jpg").write_bytes(data[: len(data) // 3])

@@ -46,6 +46,14 @@ def decode(src: ImageSource | DecodedImage, *, max_pixels: int = DEFAULT_MAX_PIX
     return timed(read_image, src, max_pixels=max_pixels)
 
 
+def decode_file(path: str | Path, page: int | None = None) -> TimedImage:
+    """A file, or page ``page`` (0-based) of a multi-page TIFF (litefer.io.read_page), decoded
+    and timed. Raises InvalidImageError when it cannot be decoded."""
+    from .io import read_page
+
+    return decode(path) if page is None else timed(read_page, path, page)
+
+
 def timed(read: Callable[..., DecodedImage], *args, **kwargs) -> TimedImage:
     """``read(*args, **kwargs)`` (a decoder such as litefer.io.read_image or read_page) as a
     TimedImage carrying how long it took; what ``read`` raises passes through."""

@@ -54,7 +54,7 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--show", action="store_true", help="show a live window (needs a display)")
     p.add_argument("--batch-size", type=at_least(1), default=16,
                    help="images per classifier call")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads for folders")
+    p.add_argument("--workers", type=at_least(1), default=2, help="decoding threads for folders")
     p.add_argument("--max-frames", type=at_least(1), default=None,
                    help="videos: stop after N frames")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

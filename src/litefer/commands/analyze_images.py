@@ -71,15 +71,12 @@ def annotated_names(items: list[Item], root: Path | None) -> dict[str, Path]:
 def _decode(item: Item):
     """A TimedImage, or the LiteferError that explains why there is none."""
     from ..errors import InvalidImageError, LiteferError
-    from ..inputs import decode, timed  # the decode time goes into the record
-    from ..io import read_page
+    from ..inputs import decode_file  # the decode time goes into the record
 
     try:
         if item.error:
             raise InvalidImageError(item.error)
-        if item.page is None:
-            return decode(item.path)
-        return timed(read_page, item.path, item.page)
+        return decode_file(item.path, item.page)
     except LiteferError as exc:
         return exc
 

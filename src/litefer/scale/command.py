@@ -13,16 +13,18 @@ UNSUPPORTED = {"out": "--out", "csv": "--csv", "show": "--show"}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The --engine ray options of `litefer analyze`."""
+    from ..commands.analyze import at_least
+
     g = p.add_argument_group("bulk analysis on Ray (--engine ray, pip install 'litefer[scale]')")
     g.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process (default); ray: a Ray cluster (docs/scale.md)")
     g.add_argument("--address", default=None,
                    help="Ray cluster: auto (the one `ray start` runs here), HOST:PORT, or "
                         "ray://HOST:10001; default: a private local instance")
-    g.add_argument("--num-workers", type=int, default=None,
+    g.add_argument("--num-workers", type=at_least(1), default=None,
                    help="actors, each loading the model once (default: one per CPU of the "
                         "cluster)")
-    g.add_argument("--cpus-per-worker", type=int, default=None,
+    g.add_argument("--cpus-per-worker", type=at_least(1), default=None,
                    help="CPUs (and detector threads) per actor (default: the cluster's CPUs "
                         "shared out among the workers)")
     g.add_argument("--format", dest="fmt", choices=["jsonl", "parquet"], default="jsonl",
@@ -31,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", action="store_true",
                    help="keep the records already in --json and analyse only the other inputs "
                         "(either engine; a source is skipped when its records were committed)")
-    g.add_argument("--range-frames", type=int, default=300,
+    g.add_argument("--range-frames", type=at_least(1), default=300,
                    help="videos are split into ranges of N frames, analysed in parallel")
 
 

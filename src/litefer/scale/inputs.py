@@ -3,7 +3,8 @@
 Inputs come from a folder tree (recursive), a glob, a manifest file (one path per line) or one
 file. Images and videos are both accepted; the order is the order of the records written:
 folders and globs sorted exactly as ``litefer.io.list_images`` sorts them (so an images-only
-folder gives the single-process path's order), manifests as listed (duplicates dropped).
+folder gives the single-process path's order), manifests as listed (duplicates dropped). Each
+page of a multi-page TIFF is an input of its own, as in `litefer analyze` without --engine.
 
 A unit is what one actor call handles: up to ``batch_size`` images (one batched classifier call,
 the same chunks as ``litefer analyze`` without --engine), or one frame range of a video.
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InvalidImageError
-from ..io import IMAGE_EXTENSIONS, walk_files
+from ..io import IMAGE_EXTENSIONS, MULTIPAGE_EXTENSIONS, page_count, walk_files
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg",
                               ".wmv"})
@@ -25,12 +26,15 @@ MANIFEST_EXTENSIONS = frozenset({".txt", ".lst", ".list", ".manifest"})
 
 @dataclass(frozen=True)
 class Input:
-    """source: the name written in the records (the path as listed); path: absolute path the
-    workers open (their working directory is not the driver's); kind: "image" or "video"."""
+    """source: the name written in the records (the path as listed; "PATH#page=N" for page N,
+    counted from 1, of a multi-page TIFF); path: absolute path the workers open (their working
+    directory is not the driver's); kind: "image" or "video"; page: the 0-based TIFF page (None:
+    the whole file)."""
 
     source: str
     path: str
     kind: str
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,18 @@ def list_inputs(source: str | Path, errors: list[tuple[str, str]] | None = None)
         raise InvalidImageError(f"no images or videos found at {text!r}")
     if errors is not None:
         errors.extend(found)
-    return inputs
+    return [page for item in inputs for page in _pages(item)]
+
+
+def _pages(item: Input) -> list[Input]:
+    """One input per page of a multi-page TIFF, named as `litefer analyze` names them; any other
+    input (a missing or one-page file included) as it is."""
+    if item.kind != "image" or Path(item.path).suffix.lower() not in MULTIPAGE_EXTENSIONS:
+        return [item]
+    count = page_count(item.path)
+    if count == 1:
+        return [item]
+    return [Input(f"{item.source}#page={k + 1}", item.path, "image", k) for k in range(count)]
 
 
 def error_records(errors: list[tuple[str, str]], done=frozenset()) -> list[str]:

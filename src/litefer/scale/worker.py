@@ -109,12 +109,13 @@ def _decode(item: Input):
     """TimedImage (it keeps its decode time for the record), or the error naming the source as
     listed (not the absolute path read)."""
     from ..errors import InvalidImageError, LiteferError
-    from ..inputs import decode
+    from ..inputs import decode_file
 
     try:
-        return decode(item.path)
+        return decode_file(item.path, item.page)
     except LiteferError as exc:
-        return InvalidImageError(str(exc).replace(item.path, item.source, 1))
+        shown = item.path if item.page is None else f"{item.path}#page={item.page + 1}"
+        return InvalidImageError(str(exc).replace(shown, item.source, 1))
 
 
 def _fps(path: str, name: str) -> float:
