@@ -16,6 +16,7 @@ from .crossdata import EvalSet, data_root, fer2013_file, open_eval_set
 from .errors import DatasetError, LiteferError
 from .metrics import proba_from_output
 from .progress import Progress
+from .runtime.views import tta_mode
 
 PUBLIC, PRIVATE, CKPLUS, MUXSPACE = ("fer2013:PublicTest", "fer2013:PrivateTest", "ckplus48",
                                      "muxspace:test")
@@ -85,7 +86,8 @@ def selection_score(metrics: dict[str, dict]) -> float | None:
     return float(np.mean(vals)) if len(vals) == len(SELECTION) else None
 
 
-def model_rows(path: str | Path, sets: dict[str, EvalSet], taus=(None,), tta: bool = False,
+def model_rows(path: str | Path, sets: dict[str, EvalSet], taus=(None,),
+               tta: bool | str | None = None,
                prior: str = "spec", progress: Progress | None = None) -> list[dict]:
     """Score one model on every set, once per prior strength in ``taus`` (None: the model's own);
     the network runs once per set, the correction is applied afterwards."""
@@ -109,12 +111,14 @@ def model_rows(path: str | Path, sets: dict[str, EvalSet], taus=(None,), tta: bo
 
 def _row(path, spec, eff, tta: bool, metrics: dict) -> dict:
     return {"model": Path(path).name[: -len(".onnx")], "path": str(path),
-            "params": spec.extra.get("params"), "prior_tau": eff.prior_tau, "tta": tta,
+            "params": spec.extra.get("params"), "prior_tau": eff.prior_tau,
+            "tta": tta_mode(tta) or False,
             "metrics": metrics, "selection_score": selection_score(metrics)}
 
 
 def build_table(models: list[str | Path] | None = None, root: str | Path | None = None,
-                taus=(None,), tta: bool = False, prior: str = "spec", pipeline: bool = False,
+                taus=(None,), tta: bool | str | None = None, prior: str = "spec",
+                pipeline: bool = False,
                 detector: str = "default", show_progress: bool | None = None) -> dict:
     """The whole table as a JSON-ready dict: {data_root, sets {key: n}, skipped {key: reason},
     rows [...], pipeline {...} when asked}. models: ONNX paths or shipped names (default: every
@@ -151,7 +155,8 @@ def _cells(row: dict, skipped: dict) -> list[str]:
     worst = (f"{m[CKPLUS]['worst_class']} {_pct(m[CKPLUS]['worst_recall'])}"
              if CKPLUS in m else "–")
     tau = f"{row['prior_tau']:g}"
-    return [row["model"] + (" +flip" if row["tta"] else ""), str(row["params"] or "?"), tau,
+    name = row["model"] + (f" +{row['tta']}" if row["tta"] else "")
+    return [name, str(row["params"] or "?"), tau,
             val(PUBLIC, "accuracy"), val(PRIVATE, "accuracy"), val(CKPLUS, "accuracy"), worst,
             val(MUXSPACE, "balanced_accuracy"), _pct(row["selection_score"], 2)]
 

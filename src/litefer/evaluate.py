@@ -20,16 +20,17 @@ from .preprocess import to_input
 from .spec import ModelSpec
 
 
-def model_outputs(clf, images, tta: bool = False, batch_size: int = 256) -> np.ndarray:
+def model_outputs(clf, images, tta: bool | str | None = None, batch_size: int = 256
+                  ) -> np.ndarray:
     """Raw outputs (N, K) float32 of a runtime Classifier on uint8 crops, in batches; tta
-    averages them with the mirrored crops' outputs exactly as Classifier.predict_proba does."""
+    ("flip"/True or "crops") averages them over views exactly as Classifier.predict_proba does
+    (litefer.runtime.views)."""
+    from .runtime.views import averaged_output
+
     chunks = []
     for i in range(0, len(images), batch_size):
         x = to_input(images[i:i + batch_size], clf.spec)
-        out = clf.run(x)
-        if tta:
-            out = (out + clf.run(np.ascontiguousarray(x[..., ::-1]))) / 2
-        chunks.append(out)
+        chunks.append(averaged_output(clf.run, x, tta))
     k = len(clf.spec.labels)
     return np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32)
 
@@ -68,7 +69,7 @@ def effective_spec(spec: ModelSpec, tau: float | None = None, prior: str = "spec
     return spec.with_(prior=chosen, prior_tau=float(tau))
 
 
-def predict_faceset(model: str | Path | None, fs: FaceSet, tta: bool = False,
+def predict_faceset(model: str | Path | None, fs: FaceSet, tta: bool | str | None = None,
                     batch_size: int = 256, prior_tau: float | None = None, prior: str = "spec"
                     ) -> tuple[np.ndarray, tuple[str, ...], dict]:
     """-> (probabilities (N, K) float32, model labels, model info {name, params, path, prior,
@@ -89,15 +90,32 @@ def predict_faceset(model: str | Path | None, fs: FaceSet, tta: bool = False,
     return proba_from_output(out, eff), spec.labels, info
 
 
-def _checkpoint_outputs(path: Path, fs: FaceSet, tta: bool, batch_size: int):
+def _checkpoint_outputs(path: Path, fs: FaceSet, tta: bool | str | None, batch_size: int):
     from .models.layers import count_params
     from .train.checkpoint import load_checkpoint
-    from .train.loop import faces_to_uint8, predict_logits
+    from .runtime.views import averaged_output
+    from .train.loop import batch_tensor, faces_to_uint8
 
     model, spec, _ = load_checkpoint(path)
-    logits = predict_logits(model, faces_to_uint8(fs, spec), spec, batch_size, tta_flip=tta)
+    x, run = faces_to_uint8(fs, spec), _torch_runner(model)
+    chunks = [averaged_output(run, batch_tensor(x[i:i + batch_size], spec).numpy(), tta)
+              for i in range(0, len(x), batch_size)]
+    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(spec.labels)), np.float32)
     return logits, spec.with_(output="logits"), {"name": spec.name,
                                                  "params": count_params(model), "path": str(path)}
+
+
+def _torch_runner(model):
+    """float32 (N, C, H, W) numpy -> float32 (N, K) numpy logits of a torch model in eval mode."""
+    import torch
+
+    model.eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    return run
 
 
 def true_indices(fs: FaceSet, labels: tuple[str, ...]) -> np.ndarray:
@@ -130,7 +148,7 @@ def score(probs: np.ndarray, y_true: np.ndarray, labels: tuple[str, ...],
     return report
 
 
-def evaluate(model: str | Path | None, fs: FaceSet, tta: bool = False,
+def evaluate(model: str | Path | None, fs: FaceSet, tta: bool | str | None = None,
              prior_tau: float | None = None, prior: str = "spec",
              balanced_over: tuple[str, ...] | None = None) -> dict:
     """Accuracy, balanced accuracy, macro-F1, per-class metrics, predicted-label shares and
@@ -138,7 +156,10 @@ def evaluate(model: str | Path | None, fs: FaceSet, tta: bool = False,
     cannot output one of the dataset's classes."""
     probs, labels, info = predict_faceset(model, fs, tta, prior_tau=prior_tau, prior=prior)
     report = score(probs, true_indices(fs, labels), labels, balanced_over)
-    report.update(model=info["name"], params=info["params"], model_path=info["path"], tta=tta,
+    from .runtime.views import tta_mode
+
+    report.update(model=info["name"], params=info["params"], model_path=info["path"],
+                  tta=tta_mode(tta) or False,
                   prior=info["prior"], prior_tau=info["prior_tau"],
                   ms_per_face=info.get("ms_per_face"))
     return report

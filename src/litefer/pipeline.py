@@ -58,25 +58,31 @@ class Recognizer:
     (see ``litefer.detect.list_detectors()``), ``"none"`` for images that already are face crops,
     or a detector object with ``detect(image_rgb) -> list[Detection]``; detect_size: longest side
     of the copy the named detector runs on (None: its default); align: similarity-warp from eye
-    landmarks when the detector gives them (else a box crop); threads: classifier threads.
+    landmarks when the detector gives them (else a box crop); threads: classifier threads;
+    tta: None, "flip" or "crops", test-time averaging of each face's logits over views
+    (litefer.runtime.views: 2 or 14 classifier runs per face).
     Images are RGB uint8 (H, W, 3) arrays (float arrays in 0..1 are converted; other floats are
     refused, see litefer.inputs), file paths or encoded bytes.
     """
 
     def __init__(self, model: str | Path | None = None, detector="default", align: bool = True,
                  min_face: float = 0.0, max_faces: int = 0, min_confidence: float = 0.0,
-                 threads: int = 1, detect_size: int | None = None):
+                 threads: int = 1, detect_size: int | None = None, tta: str | None = None):
         from .runtime import Classifier
+        from .runtime.views import tta_mode
 
+        tta = tta_mode(tta)
         classifier = Classifier(model, threads=threads)
         spec = classifier.spec if align else classifier.spec.with_(align="none")
         self._bind(classifier, spec, _detector(detector, detect_size),
-                   FaceFilter(min_face, max_faces, min_confidence))
+                   FaceFilter(min_face, max_faces, min_confidence), tta)
 
-    def _bind(self, classifier, spec, detector, face_filter: FaceFilter) -> "Recognizer":
+    def _bind(self, classifier, spec, detector, face_filter: FaceFilter,
+              tta: str | None = None) -> "Recognizer":
         self.classifier, self.spec, self.detector = classifier, spec, detector
         self.framing = framing_for(detector)
         self.filter = face_filter
+        self.tta = tta
         return self
 
     def with_options(self, *, detector=None, detect_size: int | None = None,
@@ -91,7 +97,8 @@ class Recognizer:
                                  f.max_faces if max_faces is None else max_faces,
                                  f.min_confidence if min_confidence is None else min_confidence)
         det = self.detector if detector is None else _detector(detector, detect_size)
-        return Recognizer.__new__(Recognizer)._bind(self.classifier, self.spec, det, face_filter)
+        return Recognizer.__new__(Recognizer)._bind(self.classifier, self.spec, det, face_filter,
+                                                    self.tta)
 
     @property
     def min_confidence(self) -> float:
@@ -169,7 +176,7 @@ class Recognizer:
         """One classifier call for every crop, then the faces (in source pixels) of each."""
         crops = [c for p in prepared for c in p.crops]
         t0 = time.perf_counter()
-        probs = self.classifier.predict_proba(crops)
+        probs = self.classifier.predict_proba(crops, tta=self.tta)
         per_face_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(crops))
         row = 0
         for p in prepared:

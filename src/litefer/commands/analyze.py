@@ -46,6 +46,10 @@ def add_parser(sub, name: str) -> None:
                    help="keep the N largest faces (0 = all)")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="label a face 'uncertain' below this probability")
+    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=["flip", "crops"],
+                   help="average each face's scores over views: flip (the default) adds the "
+                        "mirror image (2x the classifier time), crops seven framings and their "
+                        "mirrors (14x)")
     p.add_argument("--json", dest="json_out", default=None, help="write JSON Lines here, not stdout")
     p.add_argument("--out", default=None, help="write annotated images / video into this folder")
     p.add_argument("--csv", default=None, nargs="?", const=True, metavar="FILE",
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     images, videos, root = _list_sources(args.source) if kind == "images" else ([], [], None)
     rec = Recognizer(args.model, args.detector, align=not args.no_align, min_face=args.min_face,
                      max_faces=args.max_faces, min_confidence=args.min_confidence,
-                     detect_size=args.detect_size)
+                     detect_size=args.detect_size, tta=args.tta)
     with ExitStack() as stack:
         sink = _open_sink(args, stack)
         done = getattr(sink, "done", set())

@@ -22,8 +22,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--split", default=None,
                    help="FER2013 Usage (default PrivateTest), muxspace split (default test), "
                         "class-folder sub-folder (default PrivateTest); 'all' for the whole set")
-    p.add_argument("--tta", action="store_true",
-                   help="also score with flip averaging (reported separately, with its ms/face)")
+    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=["flip", "crops"],
+                   help="also score with test-time averaging (reported separately, with its "
+                        "ms/face): flip (the default) adds the mirror image, crops seven "
+                        "framings and their mirrors (14 network calls)")
     p.add_argument("--prior-tau", default=None,
                    help="prior-correction strength overriding the model's (one value; with "
                         "--table a comma list, e.g. 0,0.5,1; write --prior-tau=-1,0 when the "
@@ -87,10 +89,11 @@ def _run_one(args) -> int:
                       balanced_over=es.balanced_over)
     report.update(set=es.key, split=split, data=str(args.data), skipped=es.faces.skipped)
     if args.tta:
-        flip = evaluate(args.model, es.faces, tta=True, prior_tau=tau, prior=args.prior,
-                        balanced_over=es.balanced_over)
-        report["tta_flip"] = {k: flip[k] for k in ("accuracy", "balanced_accuracy", "recall",
-                                                   "predicted", "macro_f1", "ms_per_face")}
+        avg = evaluate(args.model, es.faces, tta=args.tta, prior_tau=tau, prior=args.prior,
+                       balanced_over=es.balanced_over)
+        report[f"tta_{args.tta}"] = {k: avg[k] for k in ("accuracy", "balanced_accuracy",
+                                                         "recall", "predicted", "macro_f1",
+                                                         "ms_per_face")}
     if args.out:
         _write_out(report, Path(args.out))
     print(json.dumps(report) if args.json else _text(report))
@@ -129,13 +132,15 @@ def _text(report: dict) -> str:
     for name, m in report["per_class"].items():
         lines.append(f"{name:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} "
                      f"{m['support']:>8d} {report['predicted'][name]:>9.3f}")
-    flip = report.get("tta_flip")
-    if flip:
-        cost = (f"  ({flip['ms_per_face']:.3f} ms/face against {report['ms_per_face']:.3f} "
+    for mode, what in (("flip", "flip averaging"), ("crops", "14-view averaging (crops)")):
+        avg = report.get(f"tta_{mode}")
+        if not avg:
+            continue
+        cost = (f"  ({avg['ms_per_face']:.3f} ms/face against {report['ms_per_face']:.3f} "
                 "without: preprocessing + inference in batches of 256)"
                 if report.get("ms_per_face") is not None else "")
-        lines.append(f"with flip averaging: accuracy {flip['accuracy']:.4f}  balanced accuracy "
-                     f"{flip['balanced_accuracy']:.4f}{cost}")
+        lines.append(f"with {what}: accuracy {avg['accuracy']:.4f}  balanced accuracy "
+                     f"{avg['balanced_accuracy']:.4f}{cost}")
     return "\n".join(lines)
 
 

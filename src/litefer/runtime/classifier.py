@@ -11,6 +11,7 @@ from ..errors import InvalidImageError, LiteferError
 from ..metrics import proba_from_output
 from ..preprocess import to_input
 from ..spec import ModelSpec
+from .views import averaged_output, tta_mode
 from .weights import resolve_weights
 
 
@@ -78,22 +79,22 @@ class Classifier:
         """float32 (N, C, H, W) normalised input -> float32 (N, K) raw model output."""
         return self.session.run(None, {self.input_name: batch})[0]
 
-    def predict_proba(self, crops: Sequence[np.ndarray] | np.ndarray, tta: bool = False
-                      ) -> np.ndarray:
+    def predict_proba(self, crops: Sequence[np.ndarray] | np.ndarray,
+                      tta: bool | str | None = None) -> np.ndarray:
         """Crops -> float32 (N, K) probabilities (the spec's prior correction and temperature
-        applied by litefer.metrics.proba_from_output), one call.
+        applied by litefer.metrics.proba_from_output), one call per view.
 
-        tta: also classify the mirrored crops and average the logits. Raises InvalidImageError
-        for a crop that is not a non-empty (H, W) or (H, W, 1|3) array.
+        tta: test-time averaging of the logits over views (litefer.runtime.views): "flip" (or
+        True) adds the mirrored crops, "crops" seven framings and their mirrors. Raises
+        InvalidImageError for a crop that is not a non-empty (H, W) or (H, W, 1|3) array,
+        LiteferError for an unknown ``tta``.
         """
+        tta_mode(tta)
         check_crops(crops, self.spec)
         x = to_input(crops, self.spec)
         if len(x) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        out = self.run(x)
-        if tta:
-            out = (out + self.run(np.ascontiguousarray(x[..., ::-1]))) / 2
-        return proba_from_output(out, self.spec)
+        return proba_from_output(averaged_output(self.run, x, tta), self.spec)
 
     def predict(self, crops: Sequence[np.ndarray] | np.ndarray) -> list[str]:
         """Crops -> arg-max label per crop."""

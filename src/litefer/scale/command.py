@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         model = str(Path(model).resolve())
     temporal_model = args.temporal_model and str(Path(args.temporal_model).resolve())
     recognizer = RecognizerOptions(model, args.detector, not args.no_align, args.min_face,
-                                   args.max_faces, args.min_confidence, args.detect_size)
+                                   args.max_faces, args.min_confidence, args.detect_size,
+                                   args.tta)
     options = ScaleOptions(address=args.address, num_workers=args.num_workers,
                            cpus_per_worker=args.cpus_per_worker, batch_size=args.batch_size,
                            range_frames=args.range_frames, decode_threads=args.workers,

@@ -34,6 +34,7 @@ class RecognizerOptions:
     max_faces: int = 0
     min_confidence: float = 0.0
     detect_size: int | None = None
+    tta: str | None = None
 
     def create(self, threads: int | None = None):
         """The Recognizer; threads: detector threads where the backend takes them (an actor
