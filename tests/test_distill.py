@@ -38,6 +38,17 @@ def test_teacher_returns_mean_log_probabilities_over_models_and_mirrored_views()
     assert not torch.allclose(both, one, atol=1e-3)  # the ensemble and the mirror do count
 
 
+def test_a_crops_teacher_averages_over_the_runtime_views():
+    from litefer.runtime.views import tta_views
+
+    fp32 = Classifier(FP32)
+    x = torch.randn(4, 1, 48, 48, generator=torch.Generator().manual_seed(1))
+    got = OnnxTeacher([FP32], fp32.spec, tta="crops")(x)
+    want = torch.stack([_log_probs(fp32, v) for v in tta_views(x.numpy(), "crops")]).mean(0)
+    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=0)
+    assert not torch.allclose(got, OnnxTeacher([FP32], fp32.spec, tta=True)(x), atol=1e-3)
+
+
 def test_teacher_with_other_classes_than_the_student_is_refused():
     spec = Classifier(FP32).spec.with_(labels=CKPLUS.classes)
     with pytest.raises(LiteferError, match="labels"):
@@ -103,6 +114,14 @@ def test_card_command_reproduces_the_distillation_settings():
     assert "--threads 1" in cmd  # runs are bit-identical only at the same thread count
     args = build_parser().parse_args(shlex.split(cmd)[1:] + ["--out", "runs/kd"])
     assert config_from_args(args) == cfg
+    crops = TrainConfig(data="d.csv.gz", out="runs/kd", teachers=("a.onnx",),
+                        teacher_tta="crops", distill=1.0)
+    cmd = training_command(crops)
+    assert "--teacher a.onnx --teacher-tta crops --distill 1.0" in cmd
+    args = build_parser().parse_args(shlex.split(cmd)[1:] + ["--out", "runs/kd"])
+    assert config_from_args(args) == crops
+    args = build_parser().parse_args(["train", "--data", "d.csv.gz", "--teacher-tta", "flip"])
+    assert config_from_args(args).teacher_tta is True  # flip is what configs record as True
     mixed = TrainConfig(data="d.csv.gz", out="runs/mix", mixup=0.2)
     cmd = training_command(mixed)
     assert "--mixup 0.2" in cmd

@@ -46,8 +46,10 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--teacher", action="append", default=[], metavar="MODEL",
                    help="ONNX path or shipped name of a frozen teacher for knowledge distillation "
                         "(repeat for an ensemble: the mean of their log-probabilities)")
-    p.add_argument("--teacher-tta", action="store_true",
-                   help="the teacher also classifies the mirrored batch (averaged)")
+    p.add_argument("--teacher-tta", nargs="?", const="flip", default=None,
+                   choices=["flip", "crops"],
+                   help="the teacher's outputs are averaged over views of the batch: flip (the "
+                        "default) adds the mirror image, crops seven framings and their mirrors")
     p.add_argument("--distill", type=float, default=d.distill, metavar="A",
                    help="weight of the distillation term in [0, 1] (0 = off; needs --teacher)")
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature,
@@ -100,7 +102,8 @@ def config_from_args(args: argparse.Namespace):
         resume=not args.no_resume, tag=args.tag, augment=AugmentConfig(enabled=not args.no_augment),
         prune_to=args.prune_to, prune_scope=args.prune_scope, prune_start=args.prune_window[0],
         prune_end=args.prune_window[1], qat=args.qat, qat_bits=args.qat_bits,
-        init_from=args.init_from, teachers=tuple(args.teacher), teacher_tta=args.teacher_tta, distill=args.distill,
+        init_from=args.init_from, teachers=tuple(args.teacher),
+        teacher_tta=_teacher_tta(args.teacher_tta), distill=args.distill,
         distill_temperature=args.distill_temperature, ema=args.ema, mixup=args.mixup,
         teacher_views=args.teacher_views, teacher_bank=args.teacher_bank,
         teacher_mirror=args.teacher_mirror, extra_data=tuple(args.extra_data),
@@ -120,3 +123,9 @@ def run(args: argparse.Namespace) -> int:
     summary = trainer.fit(progress=not args.quiet)
     print(json.dumps(summary))
     return 0
+
+
+def _teacher_tta(value: str | None) -> bool | str:
+    """TrainConfig.teacher_tta: False, True for flip (as configs have always recorded it), or
+    "crops"."""
+    return "crops" if value == "crops" else bool(value)

@@ -36,7 +36,8 @@ def training_command(cfg: TrainConfig) -> str:
         parts.append(f"--align-faces {cfg.align_faces}")
     if cfg.distill > 0:
         parts += [f"--teacher {t}" for t in cfg.teachers]
-        parts += ["--teacher-tta"] if cfg.teacher_tta else []
+        parts += ([f"--teacher-tta {cfg.teacher_tta}"] if isinstance(cfg.teacher_tta, str)
+                  else ["--teacher-tta"] if cfg.teacher_tta else [])
         parts += [f"--distill {cfg.distill}", f"--distill-temperature {cfg.distill_temperature}"]
     return " ".join(parts)
 

@@ -54,7 +54,8 @@ class TrainConfig:
     qat_bits: int = 8
     # Knowledge distillation from frozen ONNX teachers (litefer.train.distill); 0 = off.
     teachers: tuple[str, ...] = ()  # ONNX paths or shipped names; several = an ensemble
-    teacher_tta: bool = False       # the teacher also sees the mirrored batch
+    teacher_tta: bool | str = False  # True: the teacher also sees the mirrored batch; "crops":
+    #                                  its 14 views (litefer.runtime.views)
     distill: float = 0.0            # weight a of the soft term in [0, 1]
     distill_temperature: float = 4.0
     ema: float = 0.0                # decay of the weight average that is validated (0 = off)

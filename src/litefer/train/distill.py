@@ -51,12 +51,13 @@ class OnnxTeacher:
     """models: ONNX paths or shipped names, each with the student's input spec and classes.
 
     ``teacher(x)`` takes the student's float32 input (N, C, H, W) and returns float32 (N, K)
-    teacher logits: the mean over models (and, with ``tta``, over the input and its mirror) of
+    teacher logits: the mean over models (and, with ``tta``, over the input and its mirror, or
+    with ``tta="crops"`` over its 14 views, litefer.runtime.views) of
     each one's log-probabilities. Those are logits of the ensemble's normalised geometric-mean
     distribution, ready for a temperature. The models' calibration temperatures are not applied.
     """
 
-    def __init__(self, models: Sequence[str], student: ModelSpec, tta: bool = False,
+    def __init__(self, models: Sequence[str], student: ModelSpec, tta: bool | str = False,
                  threads: int = 1):
         if not models:
             raise LiteferError("a teacher needs at least one model")
@@ -78,11 +79,17 @@ class OnnxTeacher:
 
 
 def mean_log_probs(members: Sequence[Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,
-                   tta: bool) -> torch.Tensor:
-    """Mean over ``members`` (each float32 (N, C, H, W) -> (N, K) logits) and, with ``tta``,
-    over ``x`` and its mirror (flipped along W) of the log-probabilities: the logits of the
-    ensemble's normalised geometric-mean distribution, (N, K) float32."""
-    views = [x, torch.flip(x, dims=[3])] if tta else [x]
+                   tta: bool | str) -> torch.Tensor:
+    """Mean over ``members`` (each float32 (N, C, H, W) -> (N, K) logits) and over the views of
+    ``x`` (``tta``: False, True / "flip" for ``x`` and its mirror along W, "crops" for the 14
+    views of litefer.runtime.views) of the log-probabilities: the logits of the ensemble's
+    normalised geometric-mean distribution, (N, K) float32."""
+    if tta in (False, None, True, "flip"):
+        views = [x, torch.flip(x, dims=[3])] if tta else [x]
+    else:
+        from ..runtime.views import tta_views
+
+        views = [torch.from_numpy(v) for v in tta_views(x.detach().cpu().numpy(), tta)]
     return torch.stack([torch.log_softmax(m(v), 1) for m in members for v in views]).mean(0)
 
 
