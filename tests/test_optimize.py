@@ -308,6 +308,15 @@ def test_optimize_command_chains_and_reports(torch, tmp_path, capsys):
         {"weight": 0.5, "temperature": 4.0}
     assert (out / "mini_xception.syn-c50-p50.int8.report.md").read_text().startswith("# ")
     assert Classifier(out / "mini_xception.syn-c50-p50.int8.onnx").spec.extra["precision"] == "int8"
+    # the card's provenance section is part of the one renderer, so rewriting a card (as
+    # scripts/models_table.py --cards does) keeps it
+    from litefer.optimize.card import render_markdown
+
+    card_md = out / "mini_xception.syn-c50-p50.int8.md"
+    card = json.loads(card_md.with_suffix(".json").read_text())
+    assert card_md.read_text() == render_markdown(card)
+    assert "## Optimisation" in card_md.read_text()
+    assert "`mini_xception.syn-c50-p50.int8.report.md`" in card_md.read_text()
 
 
 def test_optimize_refuses_pruning_an_onnx_file(fp32, tmp_path, capsys):

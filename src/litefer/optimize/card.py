@@ -118,7 +118,20 @@ def render_markdown(card: dict) -> str:
         f"- {card['licence']}", "",
     ]
     return "\n".join(lines + _cross_data_lines(card) + _calibration_lines(card)
-                     + _per_class_lines(card)) + "\n"
+                     + _per_class_lines(card) + _optimisation_lines(card)) + "\n"
+
+
+def _optimisation_lines(card: dict) -> list[str]:
+    """A derived file's provenance (card["optimization"], written by `litefer optimize`)."""
+    opt = card.get("optimization")
+    if not opt:
+        return []
+    report = Path(card["file"]).name.removesuffix(".onnx") + ".report.md"
+    return ["", "## Optimisation", "",
+            f"- derived from `{opt.get('source')}` by "
+            + " -> ".join(s["step"] for s in opt.get("steps", [])),
+            f"- made with: `{opt.get('command')}`",
+            f"- before/after figures and each step's record: `{report}`"]
 
 
 def _data_line(card: dict) -> str:

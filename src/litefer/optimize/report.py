@@ -138,14 +138,7 @@ def write_variant_card(card: dict, path: Path) -> tuple[Path, Path]:
     """``X.json`` (read by ``litefer models``) and ``X.md`` beside ``X.onnx``."""
     from .card import render_markdown
 
-    opt = card.get("optimization", {})
-    text = render_markdown(card) + "\n".join([
-        "", "## Optimisation", "", f"- derived from `{opt.get('source')}` by "
-        + " -> ".join(s["step"] for s in opt.get("steps", [])),
-        f"- made with: `{opt.get('command')}`",
-        f"- before/after figures and each step's record: `{path.with_suffix('.report.md').name}`",
-        ""])
     j, m = path.with_suffix(".json"), path.with_suffix(".md")
     j.write_text(json.dumps(card, indent=2) + "\n")
-    m.write_text(text)
+    m.write_text(render_markdown(card))
     return j, m
