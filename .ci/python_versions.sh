@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNTIME_TESTS=(tests/test_detect.py tests/test_detect_yunet.py tests/test_bundled_photo.py
                tests/test_bench_load.py tests/test_io.py tests/test_align.py tests/test_types.py
-               tests/test_pipeline.py tests/test_inputs.py)
+               tests/test_pipeline.py tests/test_inputs.py tests/test_views.py)
 if ! command -v pyenv >/dev/null 2>&1; then
   echo "pyenv not found: runtime tests on CPython 3.10 and 3.13 skipped"
   exit 0
