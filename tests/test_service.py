@@ -178,6 +178,26 @@ def test_top_k_keeps_the_largest_faces_and_min_face_drops_small_ones(make_app):
         assert r.status_code == 422 and "at most 100" in r.json()["detail"]
 
 
+def test_tta_averages_each_face_as_the_library_does_and_refuses_other_values(make_app,
+                                                                               recognizer):
+    from litefer.io import read_image
+
+    boxes = [(30, 30, 90, 90)]
+    image = read_image(jpeg()).image
+    with TestClient(make_app(FixedDetector(boxes))) as c:
+        plain = post_image(c, jpeg()).json()["faces"][0]["probs"]
+        for mode in ("flip", "crops"):
+            got = post_image(c, jpeg(), tta=mode).json()["faces"][0]["probs"]
+            local = recognizer.with_options(detector=FixedDetector(boxes), tta=mode)
+            want = local.analyze(image).faces[0].probs
+            assert got == pytest.approx({k: float(v) for k, v in zip(local.spec.labels, want)},
+                                        abs=1e-5)
+            assert max(abs(got[k] - plain[k]) for k in got) > 1e-6  # the views did count
+        r = post_image(c, jpeg(), tta="mirror")
+        assert r.status_code == 422 and "flip or crops" in r.json()["detail"]
+        assert post_image(c, jpeg()).json()["faces"][0]["probs"] == plain  # per request only
+
+
 def test_detector_must_be_one_the_server_offers(client):
     r = post_image(client, jpeg(), detector="../../../etc/passwd")
     assert r.status_code == 422

@@ -87,18 +87,22 @@ class Recognizer:
 
     def with_options(self, *, detector=None, detect_size: int | None = None,
                      min_face: float | None = None, max_faces: int | None = None,
-                     min_confidence: float | None = None) -> "Recognizer":
+                     min_confidence: float | None = None,
+                     tta: str | bool | None = None) -> "Recognizer":
         """A new Recognizer sharing this one's classifier session and spec (no model is loaded)
         with the given choices replaced; None keeps the current one. detector: a backend name
         (a new detector; detect_size applies to it) or a detector object; the crop framing
-        follows the detector. Raises InvalidInputError for negative min_face or max_faces."""
+        follows the detector; tta: "flip", "crops", or False for none. Raises
+        InvalidInputError for negative min_face or max_faces, LiteferError for an unknown tta."""
+        from .runtime.views import tta_mode
+
         f = self.filter
         face_filter = FaceFilter(f.min_face if min_face is None else min_face,
                                  f.max_faces if max_faces is None else max_faces,
                                  f.min_confidence if min_confidence is None else min_confidence)
         det = self.detector if detector is None else _detector(detector, detect_size)
         return Recognizer.__new__(Recognizer)._bind(self.classifier, self.spec, det, face_filter,
-                                                    self.tta)
+                                                    self.tta if tta is None else tta_mode(tta))
 
     @property
     def min_confidence(self) -> float:

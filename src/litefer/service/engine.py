@@ -22,6 +22,7 @@ from ..errors import LiteferError
 from ..inputs import timed
 from ..io import read_image
 from ..pipeline import Recognizer
+from ..runtime.views import TTA_MODES
 from ..types import Result
 from .config import ServiceConfig
 
@@ -43,11 +44,13 @@ class TimedOut(Exception):
 @dataclass(frozen=True)
 class Options:
     """Per-request choices: detector name (one of the allowed), min_face in source pixels,
-    top_k: keep the k largest faces (0 = all)."""
+    top_k: keep the k largest faces (0 = all), tta: None, "flip" or "crops" (test-time
+    averaging of each face, litefer.runtime.views)."""
 
     detector: str
     min_face: float = 0.0
     top_k: int = 0
+    tta: str | None = None
 
 
 class Ticket:
@@ -88,13 +91,16 @@ class Engine:
         self.streams = 0
         self._local = threading.local()
 
-    def options(self, detector: str | None, min_face: float, top_k: int) -> Options:
+    def options(self, detector: str | None, min_face: float, top_k: int,
+                tta: str | None = None) -> Options:
         """Validated per-request options; ValueError names what is allowed."""
         name = detector or self.default
         if name not in self.allowed:
             raise ValueError(f"unknown detector {name!r}; this server offers: "
                              f"{', '.join(self.allowed)}")
-        return Options(name, float(min_face), int(top_k))
+        if tta not in (None, *TTA_MODES):
+            raise ValueError(f"unknown tta {tta!r}; use {' or '.join(TTA_MODES)}")
+        return Options(name, float(min_face), int(top_k), tta)
 
     def refuse_if_full(self) -> None:
         """Raise Overloaded when ``threads + queue`` requests are in flight."""
@@ -135,7 +141,8 @@ class Engine:
         if opts.detector not in cache:
             cache[opts.detector] = self.detector_factory(opts.detector)
         return self.recognizer.with_options(detector=cache[opts.detector],
-                                            min_face=opts.min_face, max_faces=opts.top_k)
+                                            min_face=opts.min_face, max_faces=opts.top_k,
+                                            tta=opts.tta or False)
 
     def _decode(self, data: bytes):
         """A TimedImage: the Recognizer reports its decode time as timings_ms["decode"]."""

@@ -67,14 +67,17 @@ async def analyze(request: Request,
                   min_face: float = Query(0.0, ge=0, le=100_000,
                                           description="ignore faces smaller than this (px)"),
                   top_k: int = Query(0, ge=0, le=1000,
-                                     description="keep the k largest faces (0 = all)")):
+                                     description="keep the k largest faces (0 = all)"),
+                  tta: str | None = Query(None, max_length=8,
+                                          description="test-time averaging of each face: flip "
+                                                      "(2 classifier runs) or crops (14)")):
     """Every face in one image and its emotion probabilities: send the image as the raw body
     (Content-Type image/jpeg, image/png, ...) or as the 'file' field of a multipart form."""
     engine = engine_of(request)
     if top_k > engine.config.max_top_k:
         raise HTTPException(422, f"top_k must be at most {engine.config.max_top_k}")
     try:
-        opts = engine.options(detector, min_face, top_k)
+        opts = engine.options(detector, min_face, top_k, tta)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     deadline = time.monotonic() + engine.config.timeout_s
