@@ -154,10 +154,10 @@ def evaluate(model: str | Path | None, fs: FaceSet, tta: bool | str | None = Non
     """Accuracy, balanced accuracy, macro-F1, per-class metrics, predicted-label shares and
     confusion matrix of ``model`` on ``fs`` (see score). Raises DatasetError when the model
     cannot output one of the dataset's classes."""
-    probs, labels, info = predict_faceset(model, fs, tta, prior_tau=prior_tau, prior=prior)
-    report = score(probs, true_indices(fs, labels), labels, balanced_over)
     from .runtime.views import tta_mode
 
+    probs, labels, info = predict_faceset(model, fs, tta, prior_tau=prior_tau, prior=prior)
+    report = score(probs, true_indices(fs, labels), labels, balanced_over)
     report.update(model=info["name"], params=info["params"], model_path=info["path"],
                   tta=tta_mode(tta) or False,
                   prior=info["prior"], prior_tau=info["prior_tau"],

@@ -67,7 +67,8 @@ class Recognizer:
 
     def __init__(self, model: str | Path | None = None, detector="default", align: bool = True,
                  min_face: float = 0.0, max_faces: int = 0, min_confidence: float = 0.0,
-                 threads: int = 1, detect_size: int | None = None, tta: str | None = None):
+                 threads: int = 1, detect_size: int | None = None,
+                 tta: str | bool | None = None):
         from .runtime import Classifier
         from .runtime.views import tta_mode
 
