@@ -17,19 +17,12 @@ import itertools
 import json
 
 import numpy as np
-import torch
 
 from litefer.data import load_splits
 from litefer.onnx_stats import graph_stats
 from litefer.preprocess import to_input
 from litefer.runtime.classifier import Classifier
 from litefer.train.distill import OnnxTeacher
-
-
-def log_probs(teacher: OnnxTeacher, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """float32 (N, C, H, W) -> (N, K) log-probabilities, by the code that teaches in training."""
-    return np.concatenate([teacher(torch.from_numpy(np.ascontiguousarray(x[i:i + batch])))
-                           .numpy() for i in range(0, len(x), batch)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     for s, fs in sets.items():
         x = to_input(fs.images, spec)
         for m, t in members.items():
-            lp[m, s, False] = log_probs(t, x)
-            lp[m, s, True] = (lp[m, s, False] + log_probs(t, x[..., ::-1])) / 2
+            lp[m, s, False] = t.log_probs(x)  # the code that teaches
+            lp[m, s, True] = (lp[m, s, False] + t.log_probs(x[..., ::-1])) / 2
 
     def acc(group, split, tta):
         z = np.mean([lp[m, split, tta] for m in group], 0)

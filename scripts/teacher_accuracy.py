@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from litefer.data import load_splits
 from litefer.preprocess import to_input
@@ -31,15 +30,8 @@ from litefer.runtime.classifier import Classifier
 from litefer.train.distill import OnnxTeacher
 
 
-def accuracy(teacher: OnnxTeacher, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
-    pred = np.concatenate([teacher(torch.from_numpy(x[i:i + batch])).argmax(1).numpy()
-                           for i in range(0, len(x), batch)])
-    return float((pred == y).mean())
-
-
-def log_probs(teacher: OnnxTeacher, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    return np.concatenate([teacher(torch.from_numpy(np.ascontiguousarray(x[i:i + batch])))
-                           .numpy() for i in range(0, len(x), batch)])
+def accuracy(teacher: OnnxTeacher, x: np.ndarray, y: np.ndarray) -> float:
+    return float((teacher.log_probs(x).argmax(1) == y).mean())
 
 
 def crossdata_rows(groups: list[list[str]], root: str, taus: list[float], tta: bool) -> dict:
@@ -55,7 +47,7 @@ def crossdata_rows(groups: list[list[str]], root: str, taus: list[float], tta: b
         spec = Classifier(group[0]).spec
         teacher = OnnxTeacher(group, spec, tta=tta)
         params = sum(c.spec.extra.get("params", 0) for c in teacher.members)
-        out = {k: log_probs(teacher, to_input(es.faces.images, spec)) for k, es in sets.items()}
+        out = {k: teacher.log_probs(to_input(es.faces.images, spec)) for k, es in sets.items()}
         for tau in taus:
             eff = effective_spec(spec.with_(temperature=1.0), tau, "spec")
             metrics = {k: set_metrics(proba_from_output(z, eff), sets[k], spec.labels)

@@ -93,29 +93,12 @@ def predict_faceset(model: str | Path | None, fs: FaceSet, tta: bool | str | Non
 def _checkpoint_outputs(path: Path, fs: FaceSet, tta: bool | str | None, batch_size: int):
     from .models.layers import count_params
     from .train.checkpoint import load_checkpoint
-    from .runtime.views import averaged_output
-    from .train.loop import batch_tensor, faces_to_uint8
+    from .train.loop import faces_to_uint8, predict_logits
 
     model, spec, _ = load_checkpoint(path)
-    x, run = faces_to_uint8(fs, spec), _torch_runner(model)
-    chunks = [averaged_output(run, batch_tensor(x[i:i + batch_size], spec).numpy(), tta)
-              for i in range(0, len(x), batch_size)]
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(spec.labels)), np.float32)
+    logits = predict_logits(model, faces_to_uint8(fs, spec), spec, batch_size, tta=tta)
     return logits, spec.with_(output="logits"), {"name": spec.name,
                                                  "params": count_params(model), "path": str(path)}
-
-
-def _torch_runner(model):
-    """float32 (N, C, H, W) numpy -> float32 (N, K) numpy logits of a torch model in eval mode."""
-    import torch
-
-    model.eval()
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
-
-    return run
 
 
 def true_indices(fs: FaceSet, labels: tuple[str, ...]) -> np.ndarray:

@@ -214,7 +214,7 @@ def run_fold(cfg: CVConfig, fs: FaceSet, folds: np.ndarray, f: int,
         teacher = FoldTeacher(cfg.teacher_cv, f, subjects, fs, spec, cfg.train.teacher_tta)
     seed_cfg = TrainConfig.from_dict({**cfg.train.to_dict(), "seed": cfg.train.seed + f})
     history = fit_fixed_epochs(model, spec, x[~test], fs.labels[~test], seed_cfg, teacher)
-    logits = predict_logits(model, x[test], spec, tta_flip=cfg.tta)
+    logits = predict_logits(model, x[test], spec, tta=cfg.tta)
     y_true, y_pred = fs.labels[test], logits.argmax(1)
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)

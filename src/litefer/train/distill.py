@@ -77,6 +77,13 @@ class OnnxTeacher:
 
         return mean_log_probs([run(c) for c in self.members], x.detach().cpu(), self.tta)
 
+    def log_probs(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
+        """``self(x)`` for a whole float32 (N, C, H, W) array in batches: (N, K) float32."""
+        k = len(self.members[0].spec.labels)
+        out = [self(torch.from_numpy(np.ascontiguousarray(x[i:i + batch]))).numpy()
+               for i in range(0, len(x), batch)]
+        return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
 
 def mean_log_probs(members: Sequence[Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,
                    tta: bool | str) -> torch.Tensor:
@@ -84,12 +91,9 @@ def mean_log_probs(members: Sequence[Callable[[torch.Tensor], torch.Tensor]], x:
     ``x`` (``tta``: False, True / "flip" for ``x`` and its mirror along W, "crops" for the 14
     views of litefer.runtime.views) of the log-probabilities: the logits of the ensemble's
     normalised geometric-mean distribution, (N, K) float32."""
-    if tta in (False, None, True, "flip"):
-        views = [x, torch.flip(x, dims=[3])] if tta else [x]
-    else:
-        from ..runtime.views import tta_views
+    from ..runtime.views import tta_views
 
-        views = [torch.from_numpy(v) for v in tta_views(x.detach().cpu().numpy(), tta)]
+    views = [torch.from_numpy(v) for v in tta_views(x.detach().cpu().numpy(), tta)]
     return torch.stack([torch.log_softmax(m(v), 1) for m in members for v in views]).mean(0)
 
 

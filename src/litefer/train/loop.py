@@ -37,16 +37,18 @@ def batch_tensor(x_uint8: np.ndarray, spec: ModelSpec) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, x_uint8: np.ndarray, spec: ModelSpec,
-                   batch_size: int = 512, tta_flip: bool = False) -> np.ndarray:
-    """Logits float32 (N, K) in eval mode; with tta_flip, the mean with the mirrored image."""
+                   batch_size: int = 512, tta: bool | str | None = None) -> np.ndarray:
+    """Logits float32 (N, K) in eval mode; ``tta`` ("flip"/True or "crops") averages them over
+    the runtime's test-time views (litefer.runtime.views.averaged_output)."""
+    from ..runtime.views import averaged_output
+
     model.eval()
-    out = []
-    for i in range(0, len(x_uint8), batch_size):
-        xb = batch_tensor(x_uint8[i:i + batch_size], spec)
-        logits = model(xb)
-        if tta_flip:
-            logits = (logits + model(torch.flip(xb, dims=[3]))) / 2
-        out.append(logits.numpy())
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return model(torch.from_numpy(x)).numpy()
+
+    out = [averaged_output(run, batch_tensor(x_uint8[i:i + batch_size], spec).numpy(), tta)
+           for i in range(0, len(x_uint8), batch_size)]
     k = len(spec.labels)
     return np.concatenate(out) if out else np.zeros((0, k), np.float32)
 

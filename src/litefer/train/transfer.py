@@ -121,14 +121,6 @@ def init_from_onnx(model: nn.Module, spec: ModelSpec, path: str | Path) -> list[
     path = Path(path)
     if not path.is_file():
         raise LiteferError(f"--init-from file not found: {path}")
-    meta = _onnx_layers(path)[1]
-    if "litefer.spec" not in meta:
-        raise LiteferError(f"{path}: no litefer.spec metadata; only files written by "
-                           "`litefer export` can initialise training")
-    labels = tuple(ModelSpec.from_json(meta["litefer.spec"]).labels)
-    if labels != tuple(spec.labels):
-        raise LiteferError(f"{path} predicts {list(labels)}, the training set "
-                           f"{list(spec.labels)}")
     folded: list[nn.BatchNorm2d] = []
     _from_onnx(model, spec, path, keep_head=True, folded=folded)
     return folded
@@ -169,10 +161,18 @@ def calibrate_folded_batchnorm(model: nn.Module, norms: list[nn.BatchNorm2d],
 def _from_onnx(model: nn.Module, spec: ModelSpec, path: Path, keep_head: bool = False,
                folded: list | None = None) -> dict:
     """Load the Conv/Gemm layers of ``path`` into ``model`` (the classifier too with
-    ``keep_head``); BatchNorms that receive a folded conv are appended to ``folded``."""
+    ``keep_head``, which needs a litefer export predicting ``spec.labels``); BatchNorms that
+    receive a folded conv are appended to ``folded``."""
     layers, meta = _onnx_layers(path)
     if "litefer.spec" in meta:
-        _same_arch(ModelSpec.from_json(meta["litefer.spec"]).arch, spec.arch, path)
+        source = ModelSpec.from_json(meta["litefer.spec"])
+        _same_arch(source.arch, spec.arch, path)
+        if keep_head and tuple(source.labels) != tuple(spec.labels):
+            raise LiteferError(f"{path} predicts {list(source.labels)}, the training set "
+                               f"{list(spec.labels)}")
+    elif keep_head:
+        raise LiteferError(f"{path}: no litefer.spec metadata; only files written by "
+                           "`litefer export` can initialise training")
     pairs = _torch_layers(model, spec)
     if len(layers) != len(pairs):
         raise LiteferError(f"{path}: {len(layers)} conv/linear layers, "
