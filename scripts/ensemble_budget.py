@@ -9,6 +9,15 @@ biases as exported, batch norms folded) fit the budget is scored by the mean of 
 log-probabilities, the rule `litefer train --teacher` uses for an ensemble. The subset with the
 highest PublicTest accuracy is selected (ties: fewer weights); PrivateTest is only reported, as
 are the flip-averaged numbers. Each model runs once per split and view.
+
+With ``--crossdata DATA_ROOT`` the subsets are chosen by the default's rule instead
+(litefer.evaltable: highest mean of FER2013 PublicTest accuracy, CK+48 6-class accuracy and
+muxspace `test` balanced accuracy; PrivateTest reported), at every prior strength of
+``--prior-tau`` (applied to the first model's stored training prior), and the budget counts
+trainable parameters (the ``params`` of each file's spec, as `litefer models` lists them):
+
+    python scripts/ensemble_budget.py --crossdata ../shared/data --budget-params 250000 \
+        --prior-tau=-0.25,-0.125,0 --model a.onnx --model b.onnx --model c.onnx --model d.onnx
 """
 from __future__ import annotations
 
@@ -27,7 +36,10 @@ from litefer.train.distill import OnnxTeacher
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", help="FER2013 .csv/.csv.gz (choose on --select)")
+    p.add_argument("--crossdata", metavar="DATA_ROOT",
+                   help="choose by the cross-data-set selection score on this shared data folder")
+    p.add_argument("--prior-tau", default="0", help="with --crossdata: comma list, e.g. -0.25,0")
     p.add_argument("--model", action="append", required=True, help="ONNX path or shipped name")
     p.add_argument("--budget-params", type=int, required=True)
     p.add_argument("--select", default="PublicTest")
@@ -35,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=10, help="subsets listed besides the selected one")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.crossdata:
+        out = crossdata_subsets(args.model, args.crossdata, args.budget_params,
+                                [float(t) for t in args.prior_tau.split(",")])
+        if args.json:
+            print(json.dumps({**out, "top": out["rows"][:args.top], "rows": None}, indent=2))
+        else:
+            from litefer.evaltable import render
+
+            print(render({**out, "rows": out["rows"][:args.top]}), end="")
+        return 0
+    if not args.data:
+        p.error("give --data (choose on a FER2013 split) or --crossdata (the selection score)")
     import onnx
 
     spec = Classifier(args.model[0]).spec
@@ -71,6 +95,38 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['weights']:>8,} {r[args.select]:.4f} {r[args.report]:.4f}  "
                   + " + ".join(r["models"]))
     return 0
+
+
+def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[float]) -> dict:
+    """Every subset of ``models`` within ``budget`` trainable parameters, at every prior
+    strength in ``taus``, as rows of litefer.evaltable's table (``model``: the members joined
+    by " + "), sorted by selection score (ties: fewer parameters); the first is the choice."""
+    from litefer.evaltable import load_table_sets, outputs_metrics, selection_score
+    from litefer.evaluate import effective_spec
+
+    spec = Classifier(models[0]).spec
+    members = {m: OnnxTeacher([m], spec) for m in models}
+    params = {m: t.members[0].spec.extra.get("params", 0) for m, t in members.items()}
+    sets = load_table_sets(root).sets
+    lp = {(m, k): t.log_probs(to_input(es.faces.images, spec))
+          for m, t in members.items() for k, es in sets.items()}
+    rows = []
+    for r in range(1, len(models) + 1):
+        for group in itertools.combinations(models, r):
+            n = sum(params[m] for m in group)
+            if n > budget:
+                continue
+            for tau in taus:
+                eff = effective_spec(spec.with_(temperature=1.0), tau, "spec")
+                metrics = outputs_metrics({k: np.mean([lp[m, k] for m in group], 0)
+                                           for k in sets}, sets, eff)
+                rows.append({"model": " + ".join(group), "members": list(group), "params": n,
+                             "prior_tau": tau, "tta": False, "metrics": metrics,
+                             "selection_score": selection_score(metrics)})
+    rows.sort(key=lambda r: (-(r["selection_score"] or -1.0), r["params"]))  # None: a set missing
+    return {"data_root": root, "budget_params": budget, "sets": {k: len(v.faces)
+            for k, v in sets.items()}, "skipped": {}, "candidates": len(rows), "rows": rows,
+            "selected": rows[0] if rows else None}
 
 
 if __name__ == "__main__":

@@ -36,9 +36,8 @@ def accuracy(teacher: OnnxTeacher, x: np.ndarray, y: np.ndarray) -> float:
 
 def crossdata_rows(groups: list[list[str]], root: str, taus: list[float], tta: bool) -> dict:
     """The cross-data-set table (litefer.evaltable's layout) of each teacher group."""
-    from litefer.evaltable import load_table_sets, selection_score, set_metrics
+    from litefer.evaltable import load_table_sets, outputs_metrics, selection_score
     from litefer.evaluate import effective_spec
-    from litefer.metrics import proba_from_output
 
     sets = load_table_sets(root).sets
     table = {"data_root": root, "sets": {k: len(v.faces) for k, v in sets.items()},
@@ -50,8 +49,7 @@ def crossdata_rows(groups: list[list[str]], root: str, taus: list[float], tta: b
         out = {k: teacher.log_probs(to_input(es.faces.images, spec)) for k, es in sets.items()}
         for tau in taus:
             eff = effective_spec(spec.with_(temperature=1.0), tau, "spec")
-            metrics = {k: set_metrics(proba_from_output(z, eff), sets[k], spec.labels)
-                       for k, z in out.items()}
+            metrics = outputs_metrics(out, sets, eff)
             name = " + ".join(Path(t).name[: -len(".onnx")] for t in group)
             table["rows"].append({"model": name, "path": group[0], "params": params,
                                   "prior_tau": tau, "tta": tta, "metrics": metrics,

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 from litefer.cli import main  # noqa: E402
 from litefer.errors import LiteferError  # noqa: E402
 from litefer.models import create_model  # noqa: E402
-from litefer.optimize.card import weights_origin  # noqa: E402
+from litefer.optimize.card import weights_command, weights_origin  # noqa: E402
 from litefer.train.average import average_checkpoints  # noqa: E402
 from litefer.train.checkpoint import load_checkpoint  # noqa: E402
 from litefer.train.config import TrainConfig  # noqa: E402
@@ -95,3 +95,47 @@ def test_the_card_says_which_epoch_the_weights_come_from():
                               {"path": "b.pt", "weight": 0.75}]}
     assert weights_origin(soup, cfg) == ("weight average of 2 checkpoints (`litefer average`): "
                                          "a/last.pt x 0.25, b.pt x 0.75")
+
+
+def test_an_ensemble_answers_the_mean_of_its_members_log_probabilities(tmp_path, capsys):
+    prior = (0.1, 0.02, 0.14, 0.25, 0.17, 0.11, 0.21)
+    for i in range(3):
+        _checkpoint(tmp_path / f"m{i}.pt", i + 1, prior=prior)
+    out = tmp_path / "ens.pt"
+    assert main(["average", "--ensemble", *sum((["--model", str(tmp_path / f"m{i}.pt")]
+                                                for i in range(3)), []), "--out", str(out)]) == 0
+    model, spec, info = load_checkpoint(out)
+    assert (spec.arch, spec.name, spec.prior) == ("mini_xception_x3", "mini_xception_x3", prior)
+    assert sum(p.numel() for p in model.parameters()) == 3 * 56_951
+    x = torch.randn(5, 1, 48, 48)
+    members = [load_checkpoint(tmp_path / f"m{i}.pt")[0] for i in range(3)]
+    with torch.no_grad():
+        expected = torch.stack([torch.log_softmax(m(x), 1) for m in members]).mean(0)
+        torch.testing.assert_close(model(x), expected)
+        # not a weight average: the soup of the same three networks answers differently
+        soup, _ = create_model("mini_xception")
+        soup.load_state_dict(average_checkpoints([tmp_path / f"m{i}.pt" for i in range(3)])["model"])
+        assert not torch.allclose(torch.log_softmax(soup.eval()(x), 1), expected, atol=1e-3)
+    origin = weights_origin(info, TrainConfig(epochs=6))
+    assert origin.startswith("output ensemble of 3 networks") and origin.endswith("m2.pt")
+    command = weights_command(TrainConfig(model=spec.arch, data="d.csv"), info)
+    assert command.count("litefer train --model mini_xception --data d.csv") == 3
+
+
+@pytest.mark.parametrize("case, message", [
+    ("one", "at least two checkpoints"),
+    ("arch", "differ in arch"),
+    ("prior", "different training label priors"),
+    ("size", "unknown model 'mini_xception_x5'"),
+    ("weights", "neither --weights nor --ema"),
+])
+def test_what_cannot_be_ensembled_is_refused_with_a_reason(tmp_path, case, message):
+    from litefer.train.average import save_average
+
+    _checkpoint(tmp_path / "a.pt", 1, prior=(1 / 7,) * 7)
+    _checkpoint(tmp_path / "b.pt", 2, arch="nano_b" if case == "arch" else "mini_xception",
+                prior=(0.5,) + (0.5 / 6,) * 6 if case == "prior" else (1 / 7,) * 7)
+    paths = {"one": ["a.pt"], "size": ["a.pt", "b.pt"] * 2 + ["a.pt"]}.get(case, ["a.pt", "b.pt"])
+    with pytest.raises(LiteferError, match=message):
+        save_average([tmp_path / p for p in paths], tmp_path / "e.pt",
+                     weights=[1.0, 1.0] if case == "weights" else None, ensemble=True)

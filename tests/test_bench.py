@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from litefer.bench import EnergyMeter, compare, label, timed
+from litefer.runtime.weights import DEFAULT_MODEL
 
 KEYS = ("params", "macs", "file_bytes", "latency_ms_p50", "latency_ms_p95", "throughput_fps_b64",
         "pipeline_fps", "cpu_percent", "peak_rss_mb", "batch_faces_per_s", "single_faces_per_s",
@@ -128,7 +129,7 @@ def test_published_models_table_is_the_one_the_shipped_cards_give(page):
     table = vt.models_table()
     assert section.strip() == table
     default = table.splitlines()[2]
-    assert default.startswith("| `nano_a.fer2013.fp32` (default) |") and "**" in default
+    assert default.startswith(f"| `{DEFAULT_MODEL}.fp32` (default) |") and "**" in default
 
 
 def test_models_table_reads_every_cell_from_the_cards(tmp_path):

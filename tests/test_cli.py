@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from litefer.cli import main
+from litefer.runtime.weights import DEFAULT_MODEL
 
 
 def run_cli(*args):
@@ -50,8 +51,8 @@ def test_eval_json_has_the_documented_keys(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "model", "params"):
         assert key in report
-    assert report["n"] == 14 and report["model"] == "nano_a.fer2013"
-    assert report["params"] == 212_779 <= 250_000  # the default's parameter budget
+    assert report["n"] == 14 and report["model"] == DEFAULT_MODEL
+    assert 0 < report["params"] <= 250_000  # the default's parameter budget
     assert len(report["confusion_matrix"]) == 7
     assert json.loads((tmp_path / "ev" / "eval.json").read_text())["n"] == 14
     assert (tmp_path / "ev" / "confusion.png").is_file()
@@ -61,7 +62,7 @@ def test_models_json_lists_architectures_and_the_shipped_default(capsys):
     assert main(["models", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     default = [w for w in out["weights"] if w["default"]]
-    assert len(default) == 1 and default[0]["arch"] == "nano_a"
+    assert len(default) == 1 and default[0]["arch"] == DEFAULT_MODEL.split(".")[0]
     assert default[0]["precision"] == "fp32" and default[0]["private_test_accuracy"] > 0.6
     if out["architectures"] is not None:
         names = {a["name"]: a for a in out["architectures"]}

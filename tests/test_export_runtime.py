@@ -13,6 +13,7 @@ import pytest
 
 from litefer.errors import LiteferError, ModelNotFoundError
 from litefer.runtime import Classifier, resolve_weights
+from litefer.runtime.weights import DEFAULT_MODEL
 from litefer.spec import METADATA_KEY, ModelSpec
 
 from helpers import synthetic_faces
@@ -136,7 +137,7 @@ def test_default_model_classifies_without_importing_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert result == {"torch": False, "shape": [1, 7], "name": "nano_a.fer2013", "faces": 1,
+    assert result == {"torch": False, "shape": [1, 7], "name": DEFAULT_MODEL, "faces": 1,
                       "sum": 1.0}
 
 

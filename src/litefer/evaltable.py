@@ -80,6 +80,13 @@ def set_metrics(probs: np.ndarray, es: EvalSet, labels: tuple[str, ...]) -> dict
             "worst_recall": rep["recall"][worst], "recall": rep["recall"]}
 
 
+def outputs_metrics(outputs: dict[str, np.ndarray], sets: dict[str, EvalSet], spec) -> dict:
+    """set key -> set_metrics of a model's raw outputs on that set ((N, K) float, as the graph
+    returns them), read through ``spec``: its prior correction, temperature and labels."""
+    return {k: set_metrics(proba_from_output(out, spec), sets[k], spec.labels)
+            for k, out in outputs.items()}
+
+
 def selection_score(metrics: dict[str, dict]) -> float | None:
     """Mean of SELECTION's three values; None when a set is missing."""
     vals = [metrics[k][m] for k, m in SELECTION if k in metrics]
@@ -103,8 +110,7 @@ def model_rows(path: str | Path, sets: dict[str, EvalSet], taus=(None,),
     rows = []
     for tau in taus:
         spec = effective_spec(clf.spec, tau, prior)
-        metrics = {k: set_metrics(proba_from_output(out, spec), sets[k], spec.labels)
-                   for k, out in outputs.items()}
+        metrics = outputs_metrics(outputs, sets, spec)
         rows.append(_row(path, clf.spec, spec, tta, metrics))
     return rows
 

@@ -42,10 +42,29 @@ def training_command(cfg: TrainConfig) -> str:
     return " ".join(parts)
 
 
+def weights_command(cfg: TrainConfig, info: dict) -> str:
+    """The card's training command: ``training_command(cfg)``, or for an output ensemble
+    (litefer.train.average.ensemble_checkpoints) each member's, joined by " ; ", with the data
+    path the ensemble's card names."""
+    if not info.get("ensemble_of"):
+        return training_command(cfg)
+    out = []
+    for member in info["ensemble_of"]:
+        m = TrainConfig.from_dict(member["config"]) if member.get("config") else TrainConfig()
+        m.data = cfg.data
+        out.append(training_command(m))
+    return " ; ".join(out)
+
+
 def weights_origin(info: dict, cfg: TrainConfig) -> str:
     """Which weights a checkpoint holds, in words, from its fields (litefer.train.checkpoint):
     a weight average of several checkpoints, the epoch chosen on the selection split (best.pt)
-    or the epoch the run stopped at (last.pt)."""
+    or the epoch the run stopped at (last.pt), or an output ensemble of several."""
+    if info.get("ensemble_of"):
+        parts = [f"{Path(Path(m['path']).parent.name) / Path(m['path']).name}"
+                 for m in info["ensemble_of"]]
+        return (f"output ensemble of {len(parts)} networks (`litefer average --ensemble`), "
+                "mean of their log-probabilities: " + ", ".join(parts))
     if info.get("averaged_from"):
         parts = [f"{Path(Path(a['path']).parent.name) / Path(a['path']).name} x "
                  f"{a['weight']:.2f}" for a in info["averaged_from"]]
@@ -85,7 +104,7 @@ def build_card(name: str, precision: str, onnx_path: Path, cfg: TrainConfig, bes
         "private_test_per_class": test.get("per_class"),
         "private_test_confusion": test.get("confusion_matrix"),
         "labels": test.get("labels"), "parity_max_abs_diff": parity,
-        "training_command": training_command(cfg),
+        "training_command": weights_command(cfg, info or {}),
         "eval_command": f"litefer eval --model {name.split('.')[0]} --data {data_arg} "
                         "--split PrivateTest --json",
         "licence": LICENCE_NOTE,

@@ -3,7 +3,9 @@ interpolation between a network and its fine-tune (WiSE-FT, Wortsman et al., 202
 
 Averaging only makes sense for networks that share a starting point (fine-tunes of one
 checkpoint): they lie in one basin, so the average of their weights is a network of the same
-size and speed that often generalises better than each of them.
+size and speed that often generalises better than each of them. Networks that do not share a
+start are combined by their outputs instead (``ensemble_checkpoints``, `litefer average
+--ensemble`): one network holding every member, n times the size.
 """
 from __future__ import annotations
 
@@ -75,12 +77,66 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
                               for p, w in zip(paths, weights)]}
 
 
+def ensemble_checkpoints(paths: list[str | Path]) -> dict:
+    """Checkpoints of one architecture ``A`` (independent runs welcome) -> a checkpoint of the
+    registered output ensemble ``A_x<n>`` (litefer.models.ensemble) holding each network whole,
+    the i-th under ``members.<i>.``.
+
+    The spec is the first member's, renamed (``A_x<n>.<tag>``); the members must agree on labels
+    and input (size, channels, normalisation, alignment) and on their training label prior, if
+    they store one (within 1e-4): a logit-adjusted member's raw scores are balanced against that
+    prior, so members trained on other data cannot share one prior correction. ``ensemble_of``
+    records each member's path, epoch and training config; ``config`` is the first member's.
+    Raises LiteferError for fewer than two checkpoints, disagreeing members, or an architecture
+    with no registered ensemble of that size.
+    """
+    from ..models.ensemble import ensemble_arch
+    from ..models.registry import get_entry
+
+    if len(paths) < 2:
+        raise LiteferError("an ensemble needs at least two checkpoints")
+    states, specs = [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise LiteferError(f"checkpoint not found: {p}")
+        states.append(torch.load(p, map_location="cpu", weights_only=False))
+        specs.append(ModelSpec.from_json(states[-1]["spec"]))
+    first = specs[0]
+    for p, spec in zip(paths[1:], specs[1:]):
+        same = ("arch", "labels", "input_size", "channels", "mean", "std", "align")
+        diff = [f for f in same if getattr(spec, f) != getattr(first, f)]
+        if diff or spec.extra.get("nano_config") != first.extra.get("nano_config"):
+            raise LiteferError(f"{p} and {paths[0]} differ in {', '.join(diff) or 'nano_config'}: "
+                               "ensemble networks of one architecture, labels and input")
+        if bool(spec.prior) != bool(first.prior) or (spec.prior and max(
+                abs(a - b) for a, b in zip(spec.prior, first.prior)) > 1e-4):
+            raise LiteferError(f"{p} and {paths[0]} store different training label priors "
+                               f"({spec.prior or 'none'} against {first.prior or 'none'}): "
+                               "ensemble networks trained on the same data")
+    arch = ensemble_arch(first.arch, len(paths))
+    entry = get_entry(arch)  # ModelNotFoundError (a LiteferError) names the registered ones
+    tag = first.name.split(".", 1)[1] if "." in first.name else ""
+    spec = first.with_(name=f"{arch}.{tag}" if tag else arch, arch=arch,
+                       extra={**first.extra, **entry.spec.extra})
+    model = {f"members.{i}.{k}": v for i, st in enumerate(states) for k, v in st["model"].items()}
+    config = {**states[0].get("config", {}), "model": arch}
+    return {"model": model, "spec": spec.to_json(), "epoch": states[0].get("epoch"),
+            "config": config,
+            "ensemble_of": [{"path": str(p), "epoch": st.get("epoch"),
+                             "config": st.get("config", {})} for p, st in zip(paths, states)]}
+
+
 def save_average(paths: list[str | Path], out: str | Path, weights: list[float] | None = None,
-                 ema: bool = False) -> Path:
-    """average_checkpoints(...) written to ``out`` (a .pt file that `litefer export` reads)."""
+                 ema: bool = False, ensemble: bool = False) -> Path:
+    """average_checkpoints(...) (or, with ``ensemble``, ensemble_checkpoints(paths)) written to
+    ``out`` (a .pt file that `litefer export` reads)."""
     out = Path(out)
     if out.suffix != ".pt":
         raise LiteferError(f"the averaged checkpoint is a .pt file, got {out}")
+    if ensemble and (weights is not None or ema):
+        raise LiteferError("--ensemble keeps every network whole: it takes neither --weights "
+                           "nor --ema")
+    state = ensemble_checkpoints(paths) if ensemble else average_checkpoints(paths, weights, ema)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(average_checkpoints(paths, weights, ema), out)
+    torch.save(state, out)
     return out
