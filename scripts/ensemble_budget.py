@@ -110,16 +110,16 @@ def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[floa
     sets = load_table_sets(root).sets
     lp = {(m, k): t.log_probs(to_input(es.faces.images, spec))
           for m, t in members.items() for k, es in sets.items()}
+    effs = {tau: effective_spec(spec.with_(temperature=1.0), tau, "spec") for tau in taus}
     rows = []
     for r in range(1, len(models) + 1):
         for group in itertools.combinations(models, r):
             n = sum(params[m] for m in group)
             if n > budget:
                 continue
-            for tau in taus:
-                eff = effective_spec(spec.with_(temperature=1.0), tau, "spec")
-                metrics = outputs_metrics({k: np.mean([lp[m, k] for m in group], 0)
-                                           for k in sets}, sets, eff)
+            mean_lp = {k: np.mean([lp[m, k] for m in group], 0) for k in sets}
+            for tau, eff in effs.items():
+                metrics = outputs_metrics(mean_lp, sets, eff)
                 rows.append({"model": " + ".join(group), "members": list(group), "params": n,
                              "prior_tau": tau, "tta": False, "metrics": metrics,
                              "selection_score": selection_score(metrics)})

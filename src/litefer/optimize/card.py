@@ -60,14 +60,15 @@ def weights_origin(info: dict, cfg: TrainConfig) -> str:
     """Which weights a checkpoint holds, in words, from its fields (litefer.train.checkpoint):
     a weight average of several checkpoints, the epoch chosen on the selection split (best.pt)
     or the epoch the run stopped at (last.pt), or an output ensemble of several."""
+    def short(path: str) -> Path:  # run folder / file name
+        return Path(Path(path).parent.name) / Path(path).name
+
     if info.get("ensemble_of"):
-        parts = [f"{Path(Path(m['path']).parent.name) / Path(m['path']).name}"
-                 for m in info["ensemble_of"]]
+        parts = [str(short(m["path"])) for m in info["ensemble_of"]]
         return (f"output ensemble of {len(parts)} networks (`litefer average --ensemble`), "
                 "mean of their log-probabilities: " + ", ".join(parts))
     if info.get("averaged_from"):
-        parts = [f"{Path(Path(a['path']).parent.name) / Path(a['path']).name} x "
-                 f"{a['weight']:.2f}" for a in info["averaged_from"]]
+        parts = [f"{short(a['path'])} x {a['weight']:.2f}" for a in info["averaged_from"]]
         return (f"weight average of {len(parts)} checkpoints (`litefer average`): "
                 + ", ".join(parts))
     epoch = info.get("epoch")

@@ -25,6 +25,16 @@ def _weights(state: dict, path: Path, ema: bool) -> dict:
     return state["ema"]["module"]
 
 
+def _read(paths: list[str | Path]) -> tuple[list[dict], list[ModelSpec]]:
+    """Each checkpoint's fields and spec; LiteferError naming a path that is not a file."""
+    states = []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise LiteferError(f"checkpoint not found: {p}")
+        states.append(torch.load(p, map_location="cpu", weights_only=False))
+    return states, [ModelSpec.from_json(st["spec"]) for st in states]
+
+
 def average_checkpoints(paths: list[str | Path], weights: list[float] | None = None,
                         ema: bool = False) -> dict:
     """Checkpoints (best.pt / last.pt of one architecture) -> a checkpoint dict whose floating
@@ -45,14 +55,8 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise LiteferError(f"need one non-negative weight per checkpoint ({len(paths)}) with a "
                            f"positive sum, got {weights}")
-    states, specs, tensors = [], [], []
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise LiteferError(f"checkpoint not found: {p}")
-        state = torch.load(p, map_location="cpu", weights_only=False)
-        states.append(state)
-        specs.append(ModelSpec.from_json(state["spec"]))
-        tensors.append(_weights(state, p, ema))
+    states, specs = _read(paths)
+    tensors = [_weights(st, Path(p), ema) for st, p in zip(states, paths)]
     first, shapes = specs[0], {k: tuple(v.shape) for k, v in tensors[0].items()}
     for p, spec, sd in zip(paths[1:], specs[1:], tensors[1:]):
         if (spec.arch, spec.labels, spec.extra.get("nano_config")) != \
@@ -95,15 +99,9 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
 
     if len(paths) < 2:
         raise LiteferError("an ensemble needs at least two checkpoints")
-    states, specs = [], []
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise LiteferError(f"checkpoint not found: {p}")
-        states.append(torch.load(p, map_location="cpu", weights_only=False))
-        specs.append(ModelSpec.from_json(states[-1]["spec"]))
-    first = specs[0]
+    states, specs = _read(paths)
+    first, same = specs[0], ("arch", "labels", "input_size", "channels", "mean", "std", "align")
     for p, spec in zip(paths[1:], specs[1:]):
-        same = ("arch", "labels", "input_size", "channels", "mean", "std", "align")
         diff = [f for f in same if getattr(spec, f) != getattr(first, f)]
         if diff or spec.extra.get("nano_config") != first.extra.get("nano_config"):
             raise LiteferError(f"{p} and {paths[0]} differ in {', '.join(diff) or 'nano_config'}: "
