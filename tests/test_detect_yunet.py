@@ -149,3 +149,21 @@ def test_classifier_sessions_never_spin_with_more_than_one_thread():
     for opts in (two, auto):
         assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert Classifier(threads=1).session.get_session_options().intra_op_num_threads == 1
+
+
+def test_sessions_plan_no_memory_pattern_and_answer_as_with_one():
+    import onnxruntime as ort
+    from litefer.runtime import Classifier
+
+    clf = Classifier(threads=1)
+    assert clf.session.get_session_options().enable_mem_pattern is False
+    assert create_detector(threads=1)._session.get_session_options().enable_mem_pattern is False
+    opts = ort.SessionOptions()
+    opts.enable_mem_pattern = True
+    patterned = ort.InferenceSession(str(clf.path), opts, providers=["CPUExecutionProvider"])
+    name = clf.session.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 1, 32):  # the shape changes between calls, as in the pipeline
+        x = rng.standard_normal((n, *clf.session.get_inputs()[0].shape[1:])).astype(np.float32)
+        np.testing.assert_array_equal(clf.session.run(None, {name: x})[0],
+                                      patterned.run(None, {name: x})[0])

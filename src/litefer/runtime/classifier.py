@@ -22,11 +22,14 @@ def create_session(path: Path, threads: int = 0, providers: Sequence[str] | None
     threads: intra-op threads (0 = ONNX Runtime's choice); with more than one, the pool's
     threads sleep instead of spin-waiting between calls (spinning threads collapse the pipeline
     when other programs hold the cores); optimized_path: also save the optimised graph there.
+    The memory pattern (ONNX Runtime's plan of every buffer for the last input shape) is off:
+    with it, peak RSS in ``litefer bench`` was 12-27% higher at the same latency.
     """
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    opts.enable_mem_pattern = False
     if threads != 1:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimized_path is not None:
