@@ -309,3 +309,48 @@ def test_export_fits_the_temperature_on_the_prior_corrected_logits(monkeypatch):
     assert 0.1 < want < 19 and calibrated.temperature == pytest.approx(want)
     assert calibrated.temperature != pytest.approx(fit_temperature(raw, fs.labels), rel=1e-2)
     assert report["nll_after"] < report["nll_before"]
+
+
+def _selection_sets(rng):
+    """The three SELECTION sets as small synthetic EvalSets in the FER2013 label space."""
+    from litefer.crossdata import EvalSet
+    from litefer.data import FaceSet
+    from litefer.evaltable import CKPLUS, MUXSPACE, PUBLIC
+    from litefer.labels import FER2013
+
+    def es(key, n, over):
+        labels = rng.integers(0, 7, n).astype(np.int64)
+        labels[:7] = np.arange(7)  # every class present
+        return EvalSet(key, FaceSet(np.zeros((n, 4, 4), np.uint8), labels, FER2013), over, key)
+
+    return {PUBLIC: es(PUBLIC, 60, FER2013.classes), CKPLUS: es(CKPLUS, 40, FER2013.classes[:6]),
+            MUXSPACE: es(MUXSPACE, 50, ("angry", "disgust", "happy", "sad", "surprise",
+                                        "neutral"))}
+
+
+def test_score_difference_point_matches_the_table_and_the_interval_is_paired():
+    from litefer.evaltable import SELECTION, score_difference
+    from litefer.labels import FER2013
+    from litefer.metrics import balanced_accuracy
+
+    rng = np.random.default_rng(3)
+    sets = _selection_sets(rng)
+    truth = {k: es.faces.labels for k, es in sets.items()}
+    noisy = {k: np.where(rng.random(len(y)) < 0.6, y, rng.integers(0, 7, len(y)))
+             for k, y in truth.items()}
+    out = score_difference(noisy, truth, sets, FER2013.classes, n_boot=300, seed=1)
+    by_hand = []
+    for key, metric in SELECTION:
+        y, p = truth[key], noisy[key]
+        by_hand.append(float((p == y).mean()) if metric == "accuracy" else balanced_accuracy(
+            y, p, [FER2013.classes.index(c) for c in sets[key].balanced_over]))
+    assert out["b"] == pytest.approx(1.0)
+    assert out["a"] == pytest.approx(np.mean(by_hand))
+    assert out["difference"] == pytest.approx(out["a"] - 1.0)
+    assert out["low"] <= out["difference"] <= out["high"] < 0
+    assert out["p_a_not_better"] == 1.0
+    same = score_difference(noisy, noisy, sets, FER2013.classes, n_boot=300)
+    assert same["difference"] == same["low"] == same["high"] == 0.0  # paired: one draw for both
+    assert same["p_a_not_better"] == 1.0
+    again = score_difference(noisy, truth, sets, FER2013.classes, n_boot=300, seed=1)
+    assert again == out  # seeded

@@ -93,6 +93,46 @@ def selection_score(metrics: dict[str, dict]) -> float | None:
     return float(np.mean(vals)) if len(vals) == len(SELECTION) else None
 
 
+def score_difference(preds_a: dict[str, np.ndarray], preds_b: dict[str, np.ndarray],
+                     sets: dict[str, EvalSet], labels: tuple[str, ...], n_boot: int = 2000,
+                     seed: int = 0, level: float = 0.95) -> dict:
+    """Selection score of model A minus model B on the same faces, with a paired bootstrap
+    interval. preds_*: set key -> (N,) int64 answers (argmax indices into ``labels``) for every
+    set of SELECTION. Each of ``n_boot`` replicates draws each set's faces with replacement, the
+    same draw for both models, and recomputes the three values; the interval is the central
+    ``level`` share of the replicates' differences. Returns {"a", "b", "difference" (points
+    0..1, A - B), "low", "high", "p_a_not_better" (share of replicates with A <= B),
+    "n_boot", "level"}. A class that a replicate leaves without faces drops out of that
+    replicate's balanced accuracy."""
+    from .evaluate import true_indices
+
+    rng = np.random.default_rng(seed)
+    diffs = np.zeros(n_boot)
+    point = {"a": 0.0, "b": 0.0}
+    for key, metric in SELECTION:
+        es = sets[key]
+        y = true_indices(es.faces, labels)
+        right = {m: np.asarray(p) == y for m, p in (("a", preds_a[key]), ("b", preds_b[key]))}
+        classes = [labels.index(c) for c in es.balanced_over]
+
+        def value(ok, yy):
+            if metric == "accuracy":
+                return ok.mean(-1)
+            hits = np.stack([(ok & (yy == c)).sum(-1) for c in classes])
+            counts = np.stack([(yy == c).sum(-1) for c in classes]).astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.nanmean(np.where(counts > 0, hits / counts, np.nan), 0)
+
+        for m in point:
+            point[m] += float(value(right[m], y)) / len(SELECTION)
+        idx = rng.integers(0, len(y), size=(n_boot, len(y)))
+        diffs += (value(right["a"][idx], y[idx]) - value(right["b"][idx], y[idx])) / len(SELECTION)
+    tail = (1 - level) / 2
+    return {"a": point["a"], "b": point["b"], "difference": point["a"] - point["b"],
+            "low": float(np.quantile(diffs, tail)), "high": float(np.quantile(diffs, 1 - tail)),
+            "p_a_not_better": float((diffs <= 0).mean()), "n_boot": n_boot, "level": level}
+
+
 def model_rows(path: str | Path, sets: dict[str, EvalSet], taus=(None,),
                tta: bool | str | None = None,
                prior: str = "spec", progress: Progress | None = None) -> list[dict]:
