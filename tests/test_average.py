@@ -8,7 +8,8 @@ torch = pytest.importorskip("torch")
 from litefer.cli import main  # noqa: E402
 from litefer.errors import LiteferError  # noqa: E402
 from litefer.models import create_model  # noqa: E402
-from litefer.optimize.card import weights_command, weights_origin  # noqa: E402
+from litefer.optimize.card import (distillation_teachers, weights_command,  # noqa: E402
+                                   weights_origin)
 from litefer.train.average import average_checkpoints  # noqa: E402
 from litefer.train.checkpoint import load_checkpoint  # noqa: E402
 from litefer.train.config import TrainConfig  # noqa: E402
@@ -120,6 +121,15 @@ def test_an_ensemble_answers_the_mean_of_its_members_log_probabilities(tmp_path,
     assert origin.startswith("output ensemble of 3 networks") and origin.endswith("m2.pt")
     command = weights_command(TrainConfig(model=spec.arch, data="d.csv"), info)
     assert command.count("litefer train --model mini_xception --data d.csv") == 3
+
+
+def test_an_ensembles_card_names_every_members_teacher():
+    info = {"ensemble_of": [{"path": "a/last.pt", "config": {"teachers": ["t1.onnx"]}},
+                            {"path": "b/last.pt", "config": {"teachers": ["t2.onnx", "t1.onnx"]}},
+                            {"path": "c/last.pt", "config": {}}]}
+    cfg = TrainConfig(teachers=["t1.onnx"])  # the first member's, as the ensemble stores it
+    assert distillation_teachers(cfg, info) == ["t1.onnx", "t2.onnx"]
+    assert distillation_teachers(cfg, {}) == ["t1.onnx"]
 
 
 @pytest.mark.parametrize("case, message", [

@@ -266,7 +266,8 @@ def test_gru_card_script_applies_the_selection_rule_and_writes_the_card(tmp_path
     weights.mkdir()
     (weights / "temporal_gru.fer2013.json").write_text(json.dumps({
         "name": "temporal_gru.fer2013", "file": "temporal_gru.fer2013.onnx", "params": 53511,
-        "commands": ["python -m litefer.train.temporal --out runs/temporal_gru.s8 --stability 8"],
+        "commands": ["python scripts/make_clips.py --model old.fer2013 --out runs/clips/val.npz",
+                     "python -m litefer.train.temporal --out runs/temporal_gru.s8 --stability 8"],
         "license_note": "research use", "private_test_robustness": {"stale": 1}}))
     classifier = tmp_path / "c.onnx"
     classifier.write_bytes(b"classifier")
@@ -277,7 +278,8 @@ def test_gru_card_script_applies_the_selection_rule_and_writes_the_card(tmp_path
     assert (weights / "temporal_gru.fer2013.onnx").read_bytes() == b"gru16"
     assert card["train_config"]["stability"] == 16.0 and card["best_epoch"] == 16
     assert card["classifier_file_sha256"] == gc.sha256(classifier)
-    assert card["commands"] == [
+    assert card["commands"] == [  # the chosen run and the classifier it was trained on
+        "python scripts/make_clips.py --model nano_a.fer2013 --out runs/clips/val.npz",
         "python -m litefer.train.temporal --out runs/temporal_gru.s16 --stability 16"]
     assert "private_test_robustness" not in card  # never a stale PrivateTest report
     md = (weights / "temporal_gru.fer2013.md").read_text()
@@ -287,6 +289,9 @@ def test_gru_card_script_applies_the_selection_rule_and_writes_the_card(tmp_path
                                    "report": {}}))
     with pytest.raises(SystemExit, match="not the chosen GRU"):
         gc.main(args + ["--private", str(private)])
+    for sel, (vote, red) in zip(sels, ((0.66, 6.0), (0.66, 9.0), (0.65, 11.0))):
+        sel.write_text(json.dumps({"report": {"gru": report(vote, red)}}))
+    assert gc.choose(runs, sels)[0] == runs[1]  # a tie on the vote: the larger reduction wins
     for sel in sels:
         sel.write_text(json.dumps({"report": {"gru": report(0.7, 2.0)}}))
     with pytest.raises(SystemExit, match="5x"):

@@ -56,6 +56,17 @@ def weights_command(cfg: TrainConfig, info: dict) -> str:
     return " ; ".join(out)
 
 
+def distillation_teachers(cfg: TrainConfig, info: dict) -> list[str]:
+    """The teachers the weights learnt from: the run's, or for an output ensemble every
+    member's (member order, each once)."""
+    if not info.get("ensemble_of"):
+        return list(cfg.teachers)
+    out: list[str] = []
+    for member in info["ensemble_of"]:
+        out += [t for t in member.get("config", {}).get("teachers", []) if t not in out]
+    return out
+
+
 def weights_origin(info: dict, cfg: TrainConfig) -> str:
     """Which weights a checkpoint holds, in words, from its fields (litefer.train.checkpoint):
     a weight average of several checkpoints, the epoch chosen on the selection split (best.pt)
@@ -98,7 +109,8 @@ def build_card(name: str, precision: str, onnx_path: Path, cfg: TrainConfig, bes
         "optimizer": {"name": "AdamW", "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                       "schedule": f"linear warm-up {cfg.warmup_epochs} epochs, cosine to 0",
                       "batch_size": cfg.batch_size, "label_smoothing": cfg.label_smoothing},
-        "distillation": {"teachers": list(cfg.teachers), "teacher_tta": cfg.teacher_tta,
+        "distillation": {"teachers": distillation_teachers(cfg, info or {}),
+                         "teacher_tta": cfg.teacher_tta,
                          "weight": cfg.distill, "temperature": cfg.distill_temperature}
         if cfg.distill > 0 else None,
         "public_test": short.get("PublicTest"), "private_test": short.get("PrivateTest"),
