@@ -2,7 +2,7 @@
 with a paired bootstrap interval (litefer.evaltable.score_difference).
 
     python scripts/score_interval.py --data-root ../shared/data \\
-        --model mini_xception_x3.fer2013 --reference nano_a.fer2013 --json
+        --model mini_xception_x2.fer2013 --reference nano_a.fer2013 --json
 
 Each model answers through its own spec (its stored prior correction, as the runtime applies
 it); the score is the selection rule's: mean of FER2013 PublicTest accuracy, CK+48 6-class

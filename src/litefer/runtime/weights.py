@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ModelNotFoundError
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_MODEL = "nano_a.fer2013"
+DEFAULT_MODEL = "mini_xception_x2.fer2013"
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_TEMPORAL = "temporal_gru.fer2013"
 TEMPORAL_PREFIX = "temporal_"
