@@ -23,7 +23,8 @@ def create_session(path: Path, threads: int = 0, providers: Sequence[str] | None
     threads sleep instead of spin-waiting between calls (spinning threads collapse the pipeline
     when other programs hold the cores); optimized_path: also save the optimised graph there.
     The memory pattern (ONNX Runtime's plan of every buffer for the last input shape) is off:
-    with it, peak RSS in ``litefer bench`` was 12-27% higher at the same latency.
+    with it, peak RSS in ``litefer bench`` was 8-28% higher at the same latency
+    (results/bench/memory_pattern.txt).
     """
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
