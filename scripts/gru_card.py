@@ -139,10 +139,14 @@ def main(argv: list[str] | None = None) -> None:
         "torch_onnx_parity": summary["parity"],
         "stability_selection_public_test": selection, "selection_rule": RULE,
     })
-    card["commands"] = [re.sub(r"--model \S+", f"--model {summary['classifier']}",
-                               re.sub(r"--stability \S+", f"--stability {s}",
-                                      re.sub(r"temporal_gru\.s[^/\s]+", f"temporal_gru.s{s}", c)))
-                        for c in card["commands"]]  # whichever run and classifier the last card named
+    # the chosen run, its stability and its classifier, whichever the last card named
+    names = ((r"temporal_gru\.s[^/\s]+", f"temporal_gru.s{s}"),
+             (r"--stability \S+", f"--stability {s}"),
+             (r"--model \S+", f"--model {summary['classifier']}"))
+    commands = card["commands"]
+    for pattern, value in names:
+        commands = [re.sub(pattern, value, c) for c in commands]
+    card["commands"] = commands
     if args.private:
         private = json.loads(args.private.read_text())
         if Path(private["gru"]).read_bytes() != onnx.read_bytes():

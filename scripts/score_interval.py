@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from litefer.evaltable import SELECTION, load_table_sets, score_difference
-from litefer.evaluate import model_outputs
-from litefer.metrics import proba_from_output
-from litefer.runtime import Classifier
+from litefer.evaluate import predict_faceset
 
 
-def answers(model: str, sets: dict) -> tuple[dict, tuple[str, ...], str]:
-    """set key -> (N,) answers of ``model`` on the SELECTION sets, its labels and its name."""
-    clf = Classifier(model, threads=0)
-    preds = {k: proba_from_output(model_outputs(clf, sets[k].faces.images, None),
-                                  clf.spec).argmax(1) for k, _ in SELECTION}
-    return preds, clf.spec.labels, clf.path.name
+def answers(model: str | None, sets: dict) -> tuple[dict, tuple[str, ...], str]:
+    """set key -> (N,) answers of ``model`` on the SELECTION sets (litefer.evaluate's
+    predictions, the model's own prior correction), its labels and its file name."""
+    preds, labels, path = {}, (), ""
+    for key, _ in SELECTION:
+        probs, labels, info = predict_faceset(model, sets[key].faces)
+        preds[key], path = probs.argmax(1), info["path"]
+    return preds, labels, Path(path).name
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,8 +101,8 @@ def score_difference(preds_a: dict[str, np.ndarray], preds_b: dict[str, np.ndarr
     set of SELECTION. Each of ``n_boot`` replicates draws each set's faces with replacement, the
     same draw for both models, and recomputes the three values; the interval is the central
     ``level`` share of the replicates' differences. Returns {"a", "b", "difference" (A - B,
-    fractions 0..1 as the score), "low", "high", "p_a_not_better" (share of replicates with A <= B),
-    "n_boot", "level"}. A class that a replicate leaves without faces drops out of that
+    fractions 0..1 as the score), "low", "high", "p_a_not_better" (share of replicates with
+    A <= B), "n_boot", "level"}. A class that a replicate leaves without faces drops out of that
     replicate's balanced accuracy."""
     from .evaluate import true_indices
 
