@@ -18,6 +18,11 @@ trainable parameters (the ``params`` of each file's spec, as `litefer models` li
 
     python scripts/ensemble_budget.py --crossdata ../shared/data --budget-params 250000 \
         --prior-tau=-0.25,-0.125,0 --model a.onnx --model b.onnx --model c.onnx --model d.onnx
+
+With ``--max-members N`` the selected subset has at most N networks; larger ones are still scored
+and listed. This is the speed condition of the default's rule once `litefer bench --compare` has
+shown that only N of these networks fit the latency target (each member adds its own time:
+benchmarks/ensemble_fusion.py).
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prior-tau", default="0", help="with --crossdata: comma list, e.g. -0.25,0")
     p.add_argument("--model", action="append", required=True, help="ONNX path or shipped name")
     p.add_argument("--budget-params", type=int, required=True)
+    p.add_argument("--max-members", type=int, default=None, metavar="N",
+                   help="select among subsets of at most N networks (all are still listed)")
     p.add_argument("--select", default="PublicTest")
     p.add_argument("--report", default="PrivateTest")
     p.add_argument("--top", type=int, default=10, help="subsets listed besides the selected one")
@@ -49,13 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.crossdata:
         out = crossdata_subsets(args.model, args.crossdata, args.budget_params,
-                                [float(t) for t in args.prior_tau.split(",")])
+                                [float(t) for t in args.prior_tau.split(",")], args.max_members)
         if args.json:
             print(json.dumps({**out, "top": out["rows"][:args.top], "rows": None}, indent=2))
         else:
             from litefer.evaltable import render
 
             print(render({**out, "rows": out["rows"][:args.top]}), end="")
+            sel = out["selected"]
+            print("selected: " + ("none" if sel is None else f"{sel['model']} (prior tau "
+                  f"{sel['prior_tau']:g}, score {100 * sel['selection_score']:.2f})"))
         return 0
     if not args.data:
         p.error("give --data (choose on a FER2013 split) or --crossdata (the selection score)")
@@ -86,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                                 for s in sets for t in (False, True)}})
     rows.sort(key=lambda r: (-r[args.select], r["weights"]))
     out = {"budget_params": args.budget_params, "selected_on": args.select,
-           "weights": weights, "selected": rows[0] if rows else None,
+           "weights": weights, "selected": first_within(rows, "models", args.max_members),
            "candidates": len(rows), "top": rows[:args.top]}
     if args.json:
         print(json.dumps(out, indent=2))
@@ -97,10 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[float]) -> dict:
+def first_within(rows: list[dict], key: str, max_members: int | None) -> dict | None:
+    """The first of the sorted ``rows`` whose ``key`` list has at most ``max_members`` entries
+    (None: the first row); None when no row qualifies."""
+    return next((r for r in rows if max_members is None or len(r[key]) <= max_members), None)
+
+
+def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[float],
+                      max_members: int | None = None) -> dict:
     """Every subset of ``models`` within ``budget`` trainable parameters, at every prior
     strength in ``taus``, as rows of litefer.evaltable's table (``model``: the members joined
-    by " + "), sorted by selection score (ties: fewer parameters); the first is the choice."""
+    by " + "), sorted by selection score (ties: fewer parameters); the choice is the first row
+    of at most ``max_members`` networks (None: the first row)."""
     from litefer.evaltable import load_table_sets, outputs_metrics, selection_score
     from litefer.evaluate import effective_spec
 
@@ -124,9 +142,10 @@ def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[floa
                              "prior_tau": tau, "tta": False, "metrics": metrics,
                              "selection_score": selection_score(metrics)})
     rows.sort(key=lambda r: (-(r["selection_score"] or -1.0), r["params"]))  # None: a set missing
-    return {"data_root": root, "budget_params": budget, "sets": {k: len(v.faces)
-            for k, v in sets.items()}, "skipped": {}, "candidates": len(rows), "rows": rows,
-            "selected": rows[0] if rows else None}
+    return {"data_root": root, "budget_params": budget, "max_members": max_members,
+            "sets": {k: len(v.faces) for k, v in sets.items()}, "skipped": {},
+            "candidates": len(rows), "rows": rows,
+            "selected": first_within(rows, "members", max_members)}
 
 
 if __name__ == "__main__":

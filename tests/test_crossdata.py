@@ -354,3 +354,23 @@ def test_score_difference_point_matches_the_table_and_the_interval_is_paired():
     assert same["p_a_not_better"] == 1.0
     again = score_difference(noisy, truth, sets, FER2013.classes, n_boot=300, seed=1)
     assert again == out  # seeded
+
+
+def test_ensemble_budget_selects_the_best_subset_within_the_member_limit():
+    """scripts/ensemble_budget.py --max-members: rows stay sorted and complete; the selection is
+    the first row with at most N members, none when no row qualifies."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensemble_budget.py"
+    spec = importlib.util.spec_from_file_location("ensemble_budget", script)
+    eb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eb)
+    rows = [{"members": ["a", "b", "c"], "score": 0.70}, {"members": ["a", "b"], "score": 0.69},
+            {"members": ["c"], "score": 0.66}]
+    assert eb.first_within(rows, "members", None) is rows[0]
+    assert eb.first_within(rows, "members", 3) is rows[0]
+    assert eb.first_within(rows, "members", 2) is rows[1]
+    assert eb.first_within(rows, "members", 1) is rows[2]
+    assert eb.first_within(rows, "members", 0) is None
+    assert eb.first_within([], "members", None) is None
