@@ -357,8 +357,8 @@ def test_score_difference_point_matches_the_table_and_the_interval_is_paired():
 
 
 def test_ensemble_budget_selects_the_best_subset_within_the_member_limit():
-    """scripts/ensemble_budget.py --max-members: rows stay sorted and complete; the selection is
-    the first row with at most N members, none when no row qualifies."""
+    """scripts/ensemble_budget.py --max-members: the selection is the first of the sorted rows
+    with at most N members (None: the first row), and None when no row qualifies."""
     import importlib.util
     from pathlib import Path
 
