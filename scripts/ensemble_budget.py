@@ -86,14 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         z = np.mean([lp[m, split, tta] for m in group], 0)
         return float((z.argmax(1) == sets[split].labels).mean())
 
-    rows = []
-    for r in range(1, len(members) + 1):
-        for group in itertools.combinations(members, r):
-            w = sum(weights[m] for m in group)
-            if w <= args.budget_params:
-                rows.append({"models": list(group), "weights": w,
-                             **{f"{s}{'_tta' if t else ''}": acc(group, s, t)
-                                for s in sets for t in (False, True)}})
+    rows = [{"models": list(group), "weights": sum(weights[m] for m in group),
+             **{f"{s}{'_tta' if t else ''}": acc(group, s, t) for s in sets for t in (False, True)}}
+            for group in within_budget(list(members), weights, args.budget_params)]
     rows.sort(key=lambda r: (-r[args.select], r["weights"]))
     out = {"budget_params": args.budget_params, "selected_on": args.select,
            "weights": weights, "selected": first_within(rows, "models", args.max_members),
@@ -105,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['weights']:>8,} {r[args.select]:.4f} {r[args.report]:.4f}  "
                   + " + ".join(r["models"]))
     return 0
+
+
+def within_budget(models: list[str], size: dict[str, int], budget: int) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``models`` (smallest first, in their order) whose summed
+    ``size`` is at most ``budget``."""
+    return [group for r in range(1, len(models) + 1)
+            for group in itertools.combinations(models, r) if sum(size[m] for m in group) <= budget]
 
 
 def first_within(rows: list[dict], key: str, max_members: int | None) -> dict | None:
@@ -130,17 +132,13 @@ def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[floa
           for m, t in members.items() for k, es in sets.items()}
     effs = {tau: effective_spec(spec.with_(temperature=1.0), tau, "spec") for tau in taus}
     rows = []
-    for r in range(1, len(models) + 1):
-        for group in itertools.combinations(models, r):
-            n = sum(params[m] for m in group)
-            if n > budget:
-                continue
-            mean_lp = {k: np.mean([lp[m, k] for m in group], 0) for k in sets}
-            for tau, eff in effs.items():
-                metrics = outputs_metrics(mean_lp, sets, eff)
-                rows.append({"model": " + ".join(group), "members": list(group), "params": n,
-                             "prior_tau": tau, "tta": False, "metrics": metrics,
-                             "selection_score": selection_score(metrics)})
+    for group in within_budget(models, params, budget):
+        mean_lp = {k: np.mean([lp[m, k] for m in group], 0) for k in sets}
+        for tau, eff in effs.items():
+            metrics = outputs_metrics(mean_lp, sets, eff)
+            rows.append({"model": " + ".join(group), "members": list(group),
+                         "params": sum(params[m] for m in group), "prior_tau": tau, "tta": False,
+                         "metrics": metrics, "selection_score": selection_score(metrics)})
     rows.sort(key=lambda r: (-(r["selection_score"] or -1.0), r["params"]))  # None: a set missing
     return {"data_root": root, "budget_params": budget, "max_members": max_members,
             "sets": {k: len(v.faces) for k, v in sets.items()}, "skipped": {},
