@@ -20,7 +20,8 @@ trainable parameters (the ``params`` of each file's spec, as `litefer models` li
         --prior-tau=-0.25,-0.125,0 --model a.onnx --model b.onnx --model c.onnx --model d.onnx
 
 With ``--max-members N`` the selected subset has at most N networks; larger ones are still scored
-and listed. This is the speed condition of the default's rule once `litefer bench --compare` has
+and listed unless ``--list-within`` is given (then only the subsets the selection may pick are
+listed). This is the speed condition of the default's rule once `litefer bench --compare` has
 shown that only N of these networks fit the latency target (each member adds its own time:
 benchmarks/ensemble_fusion.py).
 """
@@ -52,17 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--select", default="PublicTest")
     p.add_argument("--report", default="PrivateTest")
     p.add_argument("--top", type=int, default=10, help="subsets listed besides the selected one")
+    p.add_argument("--list-within", action="store_true",
+                   help="list only subsets of at most --max-members networks")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.crossdata:
         out = crossdata_subsets(args.model, args.crossdata, args.budget_params,
                                 [float(t) for t in args.prior_tau.split(",")], args.max_members)
+        listed = rows_within(out["rows"], "members", args.max_members if args.list_within else None)
         if args.json:
-            print(json.dumps({**out, "top": out["rows"][:args.top], "rows": None}, indent=2))
+            print(json.dumps({**out, "top": listed[:args.top], "rows": None}, indent=2))
         else:
             from litefer.evaltable import render
 
-            print(render({**out, "rows": out["rows"][:args.top]}), end="")
+            print(render({**out, "rows": listed[:args.top]}), end="")
             sel = out["selected"]
             print("selected: " + ("none" if sel is None else f"{sel['model']} (prior tau "
                   f"{sel['prior_tau']:g}, score {100 * sel['selection_score']:.2f})"))
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
              **{f"{s}{'_tta' if t else ''}": acc(group, s, t) for s in sets for t in (False, True)}}
             for group in within_budget(list(members), weights, args.budget_params)]
     rows.sort(key=lambda r: (-r[args.select], r["weights"]))
+    if args.list_within:
+        rows = rows_within(rows, "models", args.max_members)
     out = {"budget_params": args.budget_params, "selected_on": args.select,
            "weights": weights, "selected": first_within(rows, "models", args.max_members),
            "candidates": len(rows), "top": rows[:args.top]}
@@ -109,10 +115,16 @@ def within_budget(models: list[str], size: dict[str, int], budget: int) -> list[
             for group in itertools.combinations(models, r) if sum(size[m] for m in group) <= budget]
 
 
+def rows_within(rows: list[dict], key: str, max_members: int | None) -> list[dict]:
+    """The ``rows`` (order kept) whose ``key`` list has at most ``max_members`` entries
+    (None: every row)."""
+    return [r for r in rows if max_members is None or len(r[key]) <= max_members]
+
+
 def first_within(rows: list[dict], key: str, max_members: int | None) -> dict | None:
     """The first of the sorted ``rows`` whose ``key`` list has at most ``max_members`` entries
     (None: the first row); None when no row qualifies."""
-    return next((r for r in rows if max_members is None or len(r[key]) <= max_members), None)
+    return next(iter(rows_within(rows, key, max_members)), None)
 
 
 def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[float],

@@ -374,3 +374,7 @@ def test_ensemble_budget_selects_the_best_subset_within_the_member_limit():
     assert eb.first_within(rows, "members", 1) is rows[2]
     assert eb.first_within(rows, "members", 0) is None
     assert eb.first_within([], "members", None) is None
+    # --list-within lists exactly the rows the selection may pick, in their order
+    assert eb.rows_within(rows, "members", 2) == rows[1:]
+    assert eb.rows_within(rows, "members", None) == rows
+    assert eb.rows_within(rows, "members", 0) == []
