@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", required=True, help="ONNX path or shipped name")
     p.add_argument("--budget-params", type=int, required=True)
     p.add_argument("--max-members", type=int, default=None, metavar="N",
-                   help="select among subsets of at most N networks (all are still listed)")
+                   help="select among subsets of at most N networks (all are still listed "
+                        "unless --list-within)")
     p.add_argument("--select", default="PublicTest")
     p.add_argument("--report", default="PrivateTest")
     p.add_argument("--top", type=int, default=10, help="subsets listed besides the selected one")
@@ -94,15 +95,14 @@ def main(argv: list[str] | None = None) -> int:
              **{f"{s}{'_tta' if t else ''}": acc(group, s, t) for s in sets for t in (False, True)}}
             for group in within_budget(list(members), weights, args.budget_params)]
     rows.sort(key=lambda r: (-r[args.select], r["weights"]))
-    if args.list_within:
-        rows = rows_within(rows, "models", args.max_members)
+    listed = rows_within(rows, "models", args.max_members if args.list_within else None)
     out = {"budget_params": args.budget_params, "selected_on": args.select,
            "weights": weights, "selected": first_within(rows, "models", args.max_members),
-           "candidates": len(rows), "top": rows[:args.top]}
+           "candidates": len(rows), "top": listed[:args.top]}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        for r in rows[:args.top]:
+        for r in listed[:args.top]:
             print(f"{r['weights']:>8,} {r[args.select]:.4f} {r[args.report]:.4f}  "
                   + " + ".join(r["models"]))
     return 0
