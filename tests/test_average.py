@@ -1,6 +1,8 @@
 """Weight averaging (`litefer average`): the arithmetic, what it refuses, and what the card says."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -15,14 +17,15 @@ from litefer.train.checkpoint import load_checkpoint  # noqa: E402
 from litefer.train.config import TrainConfig  # noqa: E402
 
 
-def _checkpoint(path, seed, arch="mini_xception", prior=(), labels=None, ema=False):
+def _checkpoint(path, seed, arch="mini_xception", prior=(), labels=None, ema=False,
+                logit_adjust=0.0):
     torch.manual_seed(seed)
     model, spec = create_model(arch)
     for p in model.parameters():
         p.data.normal_()
     if labels:
         spec = spec.with_(labels=labels)
-    spec = spec.with_(prior=prior)
+    spec = spec.with_(prior=prior, logit_adjust=logit_adjust)
     state = {"model": model.state_dict(), "spec": spec.to_json(), "epoch": seed,
              "config": {"model": arch, "epochs": 6}}
     if ema:
@@ -136,6 +139,7 @@ def test_an_ensembles_card_names_every_members_teacher():
     ("one", "at least two checkpoints"),
     ("arch", "differ in arch"),
     ("prior", "different training label priors"),
+    ("adjust", "logit adjustments"),
     ("size", "unknown model 'mini_xception_x5'"),
     ("weights", "neither --weights nor --ema"),
 ])
@@ -144,8 +148,22 @@ def test_what_cannot_be_ensembled_is_refused_with_a_reason(tmp_path, case, messa
 
     _checkpoint(tmp_path / "a.pt", 1, prior=(1 / 7,) * 7)
     _checkpoint(tmp_path / "b.pt", 2, arch="nano_b" if case == "arch" else "mini_xception",
-                prior=(0.5,) + (0.5 / 6,) * 6 if case == "prior" else (1 / 7,) * 7)
+                prior=(0.5,) + (0.5 / 6,) * 6 if case == "prior" else (1 / 7,) * 7,
+                logit_adjust=1.0 if case == "adjust" else 0.0)
     paths = {"one": ["a.pt"], "size": ["a.pt", "b.pt"] * 2 + ["a.pt"]}.get(case, ["a.pt", "b.pt"])
     with pytest.raises(LiteferError, match=message):
         save_average([tmp_path / p for p in paths], tmp_path / "e.pt",
                      weights=[1.0, 1.0] if case == "weights" else None, ensemble=True)
+
+
+def test_a_checkpoint_saved_before_specs_held_the_logit_adjustment_takes_it_from_its_config():
+    from litefer.train.checkpoint import checkpoint_spec
+
+    spec = create_model("mini_xception")[1].with_(prior=(1 / 7,) * 7)
+    old = json.loads(spec.to_json())
+    del old["logit_adjust"]
+    state = {"spec": json.dumps(old), "config": {"logit_adjust": 1.0}}
+    assert checkpoint_spec(state).logit_adjust == 1.0
+    assert checkpoint_spec({**state, "config": {}}).logit_adjust == 0.0
+    stored = {"spec": spec.with_(logit_adjust=0.5).to_json(), "config": {"logit_adjust": 1.0}}
+    assert checkpoint_spec(stored).logit_adjust == 0.5  # a stored value wins over the config

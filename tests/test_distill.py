@@ -49,6 +49,34 @@ def test_a_crops_teacher_averages_over_the_runtime_views():
     assert not torch.allclose(got, OnnxTeacher([FP32], fp32.spec, tta=True)(x), atol=1e-3)
 
 
+def test_a_logit_adjusted_teacher_speaks_of_its_training_distribution(tmp_path):
+    import shutil
+
+    import onnx
+
+    from litefer.optimize.artefact import metadata, restamp
+    from litefer.train.distill import training_shift
+
+    fp32 = Classifier(FP32)
+    prior = np.array([0.1, 0.02, 0.14, 0.25, 0.17, 0.11, 0.21])
+    x = torch.randn(5, 1, 48, 48, generator=torch.Generator().manual_seed(2))
+    got = {}
+    for a in (0.0, 1.0):
+        path = tmp_path / f"adjusted{a}.onnx"
+        shutil.copy(fp32.path, path)
+        restamp(path, metadata(onnx.load(str(path))),
+                fp32.spec.with_(prior=tuple(prior), logit_adjust=a))
+        got[a] = OnnxTeacher([str(path)], fp32.spec)(x)
+        np.testing.assert_allclose(training_shift(Classifier(path).spec), a * np.log(prior),
+                                   rtol=1e-6)
+    # a prior alone shifts nothing; a logit-adjusted model's logits get log(prior) back
+    torch.testing.assert_close(got[0.0].double(), _log_probs(fp32, x.numpy()), atol=1e-5, rtol=0)
+    raw = torch.from_numpy(fp32.run(np.ascontiguousarray(x.numpy()))).double()
+    want = torch.log_softmax(raw + torch.from_numpy(np.log(prior)), 1)
+    torch.testing.assert_close(got[1.0].double(), want, atol=1e-5, rtol=0)
+    assert not torch.allclose(got[1.0], got[0.0], atol=1e-2)
+
+
 def test_teacher_with_other_classes_than_the_student_is_refused():
     spec = Classifier(FP32).spec.with_(labels=CKPLUS.classes)
     with pytest.raises(LiteferError, match="labels"):

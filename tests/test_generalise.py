@@ -107,6 +107,7 @@ def test_extra_data_is_appended_and_the_prior_and_loss_bias_follow_the_labels(tm
     counts = np.bincount(t.y_train, minlength=7)
     np.testing.assert_allclose(t.spec.prior, counts / counts.sum())
     np.testing.assert_allclose(t.loss_bias.numpy(), np.log(counts / counts.sum()), rtol=1e-6)
+    assert t.spec.logit_adjust == 1.0  # what a teacher made of this run is shifted back by
 
 
 def test_extra_data_in_another_label_space_is_refused(tmp_path):
@@ -200,7 +201,7 @@ def test_export_writes_the_prior_correction_the_runtime_applies(tmp_path, capsys
     path = Path(json.loads(capsys.readouterr().out)["path"])
     clf = Classifier(path)
     counts = np.bincount(train.labels, minlength=7)
-    assert clf.spec.prior_tau == -0.5
+    assert clf.spec.prior_tau == -0.5 and clf.spec.logit_adjust == 1.0
     np.testing.assert_allclose(clf.spec.prior, counts / counts.sum(), rtol=1e-6)
     crops = list(synthetic_faces(5, seed=2).images)
     raw = clf.run(to_input(crops, clf.spec))

@@ -128,6 +128,17 @@ def test_spec_prior_fields_round_trip_and_old_metadata_reads_as_none():
         ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(1.0,))
 
 
+def test_the_training_logit_adjustment_round_trips_needs_a_prior_and_reads_old_files_as_none():
+    spec = ModelSpec(name="m", arch="m", labels=("a", "b"), prior=(0.25, 0.75), logit_adjust=1)
+    back = ModelSpec.from_metadata(spec.to_metadata())
+    assert back == spec and back.logit_adjust == 1.0 and isinstance(back.logit_adjust, float)
+    old = json.loads(spec.to_json())
+    del old["logit_adjust"]
+    assert ModelSpec.from_json(json.dumps(old)).logit_adjust == 0.0
+    with pytest.raises(ValueError, match="training prior"):
+        ModelSpec(name="m", arch="m", labels=("a", "b"), logit_adjust=1.0)
+
+
 def test_a_negative_strength_adds_the_prior_back():
     logits = np.array([[0.3, -1.2, 2.0], [1.0, 1.0, 1.0]])
     prior = (0.7, 0.2, 0.1)

@@ -22,6 +22,11 @@ class ModelSpec:
     become log-probabilities minus ``prior_tau * log(prior)`` (see litefer.metrics.adjust_logits);
     a negative value adds the prior back (a model trained with a logit-adjusted loss).
     Metadata written before these two fields existed reads back as no correction.
+    logit_adjust: strength of the logit adjustment of the training loss (`litefer train
+    --logit-adjust`; 0 = plain cross-entropy): the raw logits then score the class-balanced
+    posterior, and logits + ``logit_adjust * log(prior)`` the training distribution's. A teacher
+    is shifted so before it teaches (litefer.train.distill). Metadata written before this field
+    existed reads back as 0.
     """
 
     name: str
@@ -38,6 +43,7 @@ class ModelSpec:
     hidden_size: int = 0
     prior: tuple[float, ...] = ()
     prior_tau: float = 0.0
+    logit_adjust: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -51,9 +57,12 @@ class ModelSpec:
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         object.__setattr__(self, "prior", tuple(float(v) for v in self.prior))
         object.__setattr__(self, "prior_tau", float(self.prior_tau))
+        object.__setattr__(self, "logit_adjust", float(self.logit_adjust))
         if self.prior and (len(self.prior) != len(self.labels) or min(self.prior) <= 0):
             raise ValueError(f"prior needs one positive value per label ({len(self.labels)}), "
                              f"got {self.prior}")
+        if self.logit_adjust and not self.prior:
+            raise ValueError("logit_adjust needs the training prior it adjusted by")
 
     def with_(self, **changes) -> "ModelSpec":
         """A copy with some fields changed."""

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import LiteferError
 from ..spec import ModelSpec
+from .checkpoint import checkpoint_spec
 
 
 def _weights(state: dict, path: Path, ema: bool) -> dict:
@@ -32,7 +33,7 @@ def _read(paths: list[str | Path]) -> tuple[list[dict], list[ModelSpec]]:
         if not p.is_file():
             raise LiteferError(f"checkpoint not found: {p}")
         states.append(torch.load(p, map_location="cpu", weights_only=False))
-    return states, [ModelSpec.from_json(st["spec"]) for st in states]
+    return states, [checkpoint_spec(st) for st in states]
 
 
 def average_checkpoints(paths: list[str | Path], weights: list[float] | None = None,
@@ -88,7 +89,7 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
 
     The spec is the first member's, renamed (``A_x<n>.<tag>``); the members must agree on labels
     and input (size, channels, normalisation, alignment) and on their training label prior, if
-    they store one (within 1e-4): a logit-adjusted member's raw scores are balanced against that
+    they store one (within 1e-4), and logit adjustment: a logit-adjusted member's raw scores are balanced against that
     prior, so members trained on other data cannot share one prior correction. ``ensemble_of``
     records each member's path, epoch and training config; ``config`` is the first member's.
     Raises LiteferError for fewer than two checkpoints, disagreeing members, or an architecture
@@ -106,10 +107,11 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
         if diff or spec.extra.get("nano_config") != first.extra.get("nano_config"):
             raise LiteferError(f"{p} and {paths[0]} differ in {', '.join(diff) or 'nano_config'}: "
                                "ensemble networks of one architecture, labels and input")
-        if bool(spec.prior) != bool(first.prior) or (spec.prior and max(
-                abs(a - b) for a, b in zip(spec.prior, first.prior)) > 1e-4):
-            raise LiteferError(f"{p} and {paths[0]} store different training label priors "
-                               f"({spec.prior or 'none'} against {first.prior or 'none'}): "
+        if (bool(spec.prior) != bool(first.prior) or spec.logit_adjust != first.logit_adjust
+                or (spec.prior and max(abs(a - b) for a, b in zip(spec.prior, first.prior)) > 1e-4)):
+            raise LiteferError(f"{p} and {paths[0]} store different training label priors or "
+                               f"logit adjustments ({spec.prior or 'none'}, {spec.logit_adjust} "
+                               f"against {first.prior or 'none'}, {first.logit_adjust}): "
                                "ensemble networks trained on the same data")
     arch = ensemble_arch(first.arch, len(paths))
     entry = get_entry(arch)  # ModelNotFoundError (a LiteferError) names the registered ones

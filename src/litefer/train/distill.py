@@ -47,6 +47,14 @@ def check_teacher_spec(name: str, teacher: ModelSpec, student: ModelSpec) -> Non
         raise LiteferError(f"teacher {name} does not match the student: " + "; ".join(mismatch))
 
 
+def training_shift(spec: ModelSpec) -> np.ndarray:
+    """(K,) float32 added to a model's raw logits to give scores of its training distribution:
+    ``spec.logit_adjust * log(spec.prior)``; zeros for a model trained without logit adjustment."""
+    if not spec.logit_adjust:
+        return np.zeros(len(spec.labels), np.float32)
+    return (spec.logit_adjust * np.log(np.asarray(spec.prior, np.float64))).astype(np.float32)
+
+
 class OnnxTeacher:
     """models: ONNX paths or shipped names, each with the student's input spec and classes.
 
@@ -54,7 +62,11 @@ class OnnxTeacher:
     teacher logits: the mean over models (and, with ``tta``, over the input and its mirror, or
     with ``tta="crops"`` over its 14 views, litefer.runtime.views) of
     each one's log-probabilities. Those are logits of the ensemble's normalised geometric-mean
-    distribution, ready for a temperature. The models' calibration temperatures are not applied.
+    distribution, ready for a temperature. The models' calibration temperatures and prior
+    corrections are not applied; a model trained with a logit-adjusted loss
+    (``spec.logit_adjust`` a != 0) has a * log(spec.prior) added first (``training_shift``), so
+    that every member speaks of its training distribution, as the student's adjusted logits do
+    where they meet the teacher (train.loop).
     """
 
     def __init__(self, models: Sequence[str], student: ModelSpec, tta: bool | str = False,
@@ -72,8 +84,9 @@ class OnnxTeacher:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         def run(c: Classifier):
-            return lambda v: torch.from_numpy(c.run(np.ascontiguousarray(v.numpy(),
-                                                                         dtype=np.float32)))
+            shift = training_shift(c.spec)
+            return lambda v: torch.from_numpy(c.run(np.ascontiguousarray(
+                v.numpy(), dtype=np.float32)) + shift)
 
         return mean_log_probs([run(c) for c in self.members], x.detach().cpu(), self.tta)
 

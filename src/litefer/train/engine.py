@@ -88,9 +88,11 @@ class Trainer:
         if self._folded is not None:
             self._calibrate_onnx_init(cfg.init_from)
         prior = label_prior(self.y_train, len(self.spec.labels))
-        self.spec = self.spec.with_(prior=tuple(float(p) for p in prior))
         # Logit adjustment: the loss sees logits + tau * log(prior), so the raw logits learn the
-        # class-balanced posterior; the runtime may add the prior back (spec.prior_tau < 0).
+        # class-balanced posterior; the runtime may add the prior back (spec.prior_tau < 0), and a
+        # teacher made of this run is shifted back by spec.logit_adjust (train.distill).
+        self.spec = self.spec.with_(prior=tuple(float(p) for p in prior),
+                                    logit_adjust=float(cfg.logit_adjust or 0.0))
         self.loss_bias = (torch.tensor(cfg.logit_adjust * np.log(prior), dtype=torch.float32)
                           if cfg.logit_adjust else None)
         self.x_val, self.y_val = faces_to_uint8(val, self.spec), val.labels
