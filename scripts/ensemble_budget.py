@@ -77,14 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     import onnx
 
     spec = Classifier(args.model[0]).spec
-    members = {m: OnnxTeacher([m], spec) for m in args.model}
+    members = {m: OnnxTeacher([m], spec, training_space=False) for m in args.model}
     weights = {m: graph_stats(onnx.load(str(t.paths[0]))).weights for m, t in members.items()}
     sets = load_splits(args.data, (args.select, args.report))
     lp = {}
     for s, fs in sets.items():
         x = to_input(fs.images, spec)
         for m, t in members.items():
-            lp[m, s, False] = t.log_probs(x)  # the code that teaches
+            lp[m, s, False] = t.log_probs(x)  # raw, as an output ensemble averages them
             lp[m, s, True] = (lp[m, s, False] + t.log_probs(x[..., ::-1])) / 2
 
     def acc(group, split, tta):
@@ -137,7 +137,7 @@ def crossdata_subsets(models: list[str], root: str, budget: int, taus: list[floa
     from litefer.evaluate import effective_spec
 
     spec = Classifier(models[0]).spec
-    members = {m: OnnxTeacher([m], spec) for m in models}
+    members = {m: OnnxTeacher([m], spec, training_space=False) for m in models}
     params = {m: t.members[0].spec.extra.get("params", 0) for m, t in members.items()}
     sets = load_table_sets(root).sets
     lp = {(m, k): t.log_probs(to_input(es.faces.images, spec))

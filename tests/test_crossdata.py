@@ -378,3 +378,40 @@ def test_ensemble_budget_selects_the_best_subset_within_the_member_limit():
     assert eb.rows_within(rows, "members", 2) == rows[1:]
     assert eb.rows_within(rows, "members", None) == rows
     assert eb.rows_within(rows, "members", 0) == []
+
+
+def test_ensemble_budget_scores_a_logit_adjusted_network_as_its_output_ensemble_would(tmp_path):
+    """crossdata_subsets scores raw outputs, as `litefer average --ensemble` averages them: a
+    network whose spec records a logit-adjusted training loss gets the same rows as the same
+    graph without that record, and the table's numbers for it."""
+    pytest.importorskip("torch")
+    import importlib.util
+    from pathlib import Path
+
+    from litefer.evaltable import CKPLUS, MUXSPACE, build_table
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensemble_budget.py"
+    mod = importlib.util.spec_from_file_location("ensemble_budget", script)
+    eb = importlib.util.module_from_spec(mod)
+    mod.loader.exec_module(eb)
+    root = tmp_path / "data"
+    (root / "ckplus48").mkdir(parents=True)
+    _ckplus(root / "ckplus48")
+    (root / "muxspace").mkdir()
+    shared = ("angry", "disgust", "happy", "sad", "surprise", "neutral")
+    _muxspace(root / "muxspace", [(shared[i % 6], f"p{i}", "test", 3 + 6 * i) for i in range(42)])
+    prior = tuple(float(c) for c in FER2013_TRAINING_COUNTS)
+    base = ModelSpec(name="lin.t", arch="lin", labels=FER2013.classes, prior=prior)
+    plain = _linear_onnx(tmp_path / "plain.onnx", base)
+    adjusted = _linear_onnx(tmp_path / "adjusted.onnx", base.with_(logit_adjust=1.0))
+    got = {m: eb.crossdata_subsets([str(m)], str(root), 10**9, [0.0, 1.0])["rows"]
+           for m in (plain, adjusted)}
+    table = build_table([plain], root, taus=(0.0, 1.0), prior="spec", show_progress=False)
+    by_tau = {r["prior_tau"]: r["metrics"][MUXSPACE]["recall"] for r in got[plain]}
+    assert by_tau[0.0] != by_tau[1.0]  # the prior moves answers, so a shift would show
+    for a, b in zip(got[plain], got[adjusted]):
+        assert a["prior_tau"] == b["prior_tau"] and a["metrics"] == b["metrics"]
+    for row in table["rows"]:
+        mine = next(r for r in got[adjusted] if r["prior_tau"] == row["prior_tau"])
+        for k in (CKPLUS, MUXSPACE):
+            assert mine["metrics"][k]["accuracy"] == pytest.approx(row["metrics"][k]["accuracy"])

@@ -75,6 +75,8 @@ def test_a_logit_adjusted_teacher_speaks_of_its_training_distribution(tmp_path):
     want = torch.log_softmax(raw + torch.from_numpy(np.log(prior)), 1)
     torch.testing.assert_close(got[1.0].double(), want, atol=1e-5, rtol=0)
     assert not torch.allclose(got[1.0], got[0.0], atol=1e-2)
+    raw_mean = OnnxTeacher([str(tmp_path / "adjusted1.0.onnx")], fp32.spec, training_space=False)
+    torch.testing.assert_close(raw_mean(x), got[0.0], atol=1e-6, rtol=0)  # as an output ensemble
 
 
 def test_teacher_with_other_classes_than_the_student_is_refused():

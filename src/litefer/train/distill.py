@@ -66,14 +66,15 @@ class OnnxTeacher:
     corrections are not applied; a model trained with a logit-adjusted loss
     (``spec.logit_adjust`` a != 0) has a * log(spec.prior) added first (``training_shift``), so
     that every member speaks of its training distribution, as the student's adjusted logits do
-    where they meet the teacher (train.loop).
+    where they meet the teacher (train.loop). ``training_space=False`` leaves every member's
+    logits raw: the mean then equals an output ensemble's (`litefer average --ensemble`).
     """
 
     def __init__(self, models: Sequence[str], student: ModelSpec, tta: bool | str = False,
-                 threads: int = 1):
+                 threads: int = 1, training_space: bool = True):
         if not models:
             raise LiteferError("a teacher needs at least one model")
-        self.tta = tta
+        self.tta, self.training_space = tta, training_space
         self.members = [Classifier(m, threads=threads) for m in models]
         self.paths = [c.path for c in self.members]
         for m, c in zip(models, self.members):
@@ -84,7 +85,7 @@ class OnnxTeacher:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         def run(c: Classifier):
-            shift = training_shift(c.spec)
+            shift = training_shift(c.spec) if self.training_space else 0.0
             return lambda v: torch.from_numpy(c.run(np.ascontiguousarray(
                 v.numpy(), dtype=np.float32)) + shift)
 
