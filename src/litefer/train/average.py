@@ -88,10 +88,11 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
     the i-th under ``members.<i>.``.
 
     The spec is the first member's, renamed (``A_x<n>.<tag>``); the members must agree on labels
-    and input (size, channels, normalisation, alignment) and on their training label prior, if
-    they store one (within 1e-4), and logit adjustment: a logit-adjusted member's raw scores are balanced against that
-    prior, so members trained on other data cannot share one prior correction. ``ensemble_of``
-    records each member's path, epoch and training config; ``config`` is the first member's.
+    and input (size, channels, normalisation, alignment), on their training label prior, if they
+    store one (within 1e-4), and on their logit adjustment: a logit-adjusted member's raw scores
+    are balanced against that prior, so members trained on other data or with another adjustment
+    cannot share one prior correction. ``ensemble_of`` records each member's path, epoch and
+    training config; ``config`` is the first member's.
     Raises LiteferError for fewer than two checkpoints, disagreeing members, or an architecture
     with no registered ensemble of that size.
     """
@@ -107,12 +108,13 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
         if diff or spec.extra.get("nano_config") != first.extra.get("nano_config"):
             raise LiteferError(f"{p} and {paths[0]} differ in {', '.join(diff) or 'nano_config'}: "
                                "ensemble networks of one architecture, labels and input")
-        if (bool(spec.prior) != bool(first.prior) or spec.logit_adjust != first.logit_adjust
-                or (spec.prior and max(abs(a - b) for a, b in zip(spec.prior, first.prior)) > 1e-4)):
+        prior_gap = max((abs(a - b) for a, b in zip(spec.prior, first.prior)), default=0.0)
+        if (bool(spec.prior) != bool(first.prior) or prior_gap > 1e-4
+                or spec.logit_adjust != first.logit_adjust):
             raise LiteferError(f"{p} and {paths[0]} store different training label priors or "
                                f"logit adjustments ({spec.prior or 'none'}, {spec.logit_adjust} "
                                f"against {first.prior or 'none'}, {first.logit_adjust}): "
-                               "ensemble networks trained on the same data")
+                               "ensemble networks trained on the same data with the same loss")
     arch = ensemble_arch(first.arch, len(paths))
     entry = get_entry(arch)  # ModelNotFoundError (a LiteferError) names the registered ones
     tag = first.name.split(".", 1)[1] if "." in first.name else ""
