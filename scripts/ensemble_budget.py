@@ -6,7 +6,7 @@
 
 Every subset of the listed models whose summed weights (graph_stats: conv/linear weights and
 biases as exported, batch norms folded) fit the budget is scored by the mean of its members'
-log-probabilities, the rule `litefer train --teacher` uses for an ensemble. The subset with the
+log-probabilities of their raw outputs, what `litefer average --ensemble` exports. The subset with the
 highest PublicTest accuracy is selected (ties: fewer weights); PrivateTest is only reported, as
 are the flip-averaged numbers. Each model runs once per split and view.
 

@@ -74,7 +74,7 @@ class OnnxTeacher:
                  threads: int = 1, training_space: bool = True):
         if not models:
             raise LiteferError("a teacher needs at least one model")
-        self.tta, self.training_space = tta, training_space
+        self.tta = tta
         self.members = [Classifier(m, threads=threads) for m in models]
         self.paths = [c.path for c in self.members]
         for m, c in zip(models, self.members):
@@ -82,14 +82,16 @@ class OnnxTeacher:
             if s.output != "logits":
                 raise LiteferError(f"teacher {m} returns {s.output}, not logits")
             check_teacher_spec(str(m), s, student)
+        # each member's shift, computed once (the teacher runs on every training batch)
+        self.shifts = [training_shift(c.spec) if training_space else 0.0 for c in self.members]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        def run(c: Classifier):
-            shift = training_shift(c.spec) if self.training_space else 0.0
+        def run(c: Classifier, shift):
             return lambda v: torch.from_numpy(c.run(np.ascontiguousarray(
                 v.numpy(), dtype=np.float32)) + shift)
 
-        return mean_log_probs([run(c) for c in self.members], x.detach().cpu(), self.tta)
+        return mean_log_probs([run(c, sh) for c, sh in zip(self.members, self.shifts)],
+                              x.detach().cpu(), self.tta)
 
     def log_probs(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
         """``self(x)`` for a whole float32 (N, C, H, W) array in batches: (N, K) float32."""
