@@ -64,6 +64,17 @@ def _cfg(tmp_path=None, **kw):
     return CVConfig(model="nano_b", folds=3, train=train, **kw)
 
 
+@pytest.mark.parametrize("setting, flag", [({"logit_adjust": 1.0}, "--logit-adjust"),
+                                           ({"extra_data": ("x:train",)}, "--extra-data"),
+                                           ({"align_faces": "default"}, "--align-faces"),
+                                           ({"teachers": ("t.onnx",), "distill": 0.5},
+                                            "--teacher")])
+def test_settings_the_fold_loop_does_not_implement_are_refused(setting, flag):
+    train = TrainConfig(epochs=1, batch_size=16, threads=1, **setting)
+    with pytest.raises(LiteferError, match=f"does not support {flag}"):
+        CVConfig(model="nano_b", folds=3, train=train)
+
+
 def test_run_cv_reports_every_fold_and_resumes_without_retraining(tmp_path, monkeypatch):
     fs = _subject_set()
     report = run_cv(_cfg(), fs, tmp_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -121,6 +122,10 @@ def test_shipped_weights_match_their_card(path):
         assert (spec.hidden_size, spec.seq_len) == (card["hidden_size"], card["seq_len"])
     if "precision" in card:
         assert path.name == f"{card['name']}.{card['precision']}.onnx"
+    # a teacher's logits are read in its training space by the spec's logit_adjust: it must be
+    # the strength the card's training command trained with
+    trained = re.search(r"--logit-adjust (\S+)", card.get("training_command") or "")
+    assert spec.logit_adjust == (float(trained.group(1)) if trained else 0.0)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

@@ -72,6 +72,15 @@ class CVConfig:
         if self.train.teacher_views:
             raise LiteferError("a teacher bank (teacher_views) is for `litefer train`; CV fold "
                                "teachers run online")
+        t = self.train
+        unused = [flag for flag, on in (("--logit-adjust", t.logit_adjust),
+                                        ("--extra-data", t.extra_data),
+                                        ("--align-faces", t.align_faces),
+                                        ("--teacher (ONNX)", t.teachers)) if on]
+        if unused:  # the fold loop implements none of them; silently dropping one misleads
+            raise LiteferError(f"cross-validation does not support {', '.join(unused)}: folds "
+                               "train on the data set's own faces with a plain loss and fold "
+                               "teachers (teacher_cv) only")
 
     def fingerprint(self) -> str:
         """Hash of every setting that changes a fold's result (used to validate resumed folds)."""
