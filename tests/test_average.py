@@ -135,6 +135,30 @@ def test_an_ensembles_card_names_every_members_teacher():
     assert distillation_teachers(cfg, {}) == ["t1.onnx"]
 
 
+def test_a_soup_inside_an_ensemble_keeps_every_input_run_on_the_card(tmp_path):
+    from litefer.train.average import ensemble_checkpoints
+
+    prior = (1 / 7,) * 7
+    for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+        _checkpoint(tmp_path / f"{name}.pt", seed, prior=prior)
+        state = torch.load(tmp_path / f"{name}.pt", weights_only=False)
+        state["config"] = {"model": "mini_xception", "epochs": 6 + seed, "teachers": [f"t{name}"]}
+        torch.save(state, tmp_path / f"{name}.pt")
+    torch.save(average_checkpoints([tmp_path / "b.pt", tmp_path / "c.pt"], [1.0, 3.0]),
+               tmp_path / "soup.pt")
+    info = ensemble_checkpoints([tmp_path / "a.pt", tmp_path / "soup.pt"])
+    assert [a["config"]["epochs"] for a in info["ensemble_of"][1]["averaged_from"]] == [8, 9]
+    origin = weights_origin(info, TrainConfig())
+    assert origin.endswith(f", {tmp_path.name}/soup.pt (weight average of 2 checkpoints (`litefer average`): "
+                           f"{tmp_path.name}/b.pt x 0.25, {tmp_path.name}/c.pt x 0.75)")
+    command = weights_command(TrainConfig(data="d.csv"), info)
+    assert [c.split("--epochs ")[1].split()[0] for c in command.split(" ; ")] == ["7", "8", "9"]
+    assert distillation_teachers(TrainConfig(), info) == ["ta", "tb", "tc"]
+    # a soup saved before inputs recorded their configs: the stored (first input's) config
+    old = {"averaged_from": [{"path": "b.pt", "weight": 0.5}, {"path": "c.pt", "weight": 0.5}]}
+    assert weights_command(TrainConfig(data="d.csv", epochs=8), old).count("litefer train") == 1
+
+
 @pytest.mark.parametrize("case, message", [
     ("one", "at least two checkpoints"),
     ("arch", "differ in arch"),

@@ -42,28 +42,46 @@ def training_command(cfg: TrainConfig) -> str:
     return " ".join(parts)
 
 
+def _trained_configs(info: dict) -> list[dict] | None:
+    """The training configs behind a checkpoint's weights, in order: each member's for an output
+    ensemble, each input's for a weight average (recursively: a member may be a soup); None for
+    a single run, or a weight average saved before inputs recorded their configs."""
+    if info.get("ensemble_of"):
+        out: list[dict] = []
+        for member in info["ensemble_of"]:
+            out += _trained_configs(member) or [member.get("config", {})]
+        return out
+    inputs = info.get("averaged_from") or []
+    if inputs and all("config" in a for a in inputs):
+        return [a["config"] for a in inputs]
+    return None
+
+
 def weights_command(cfg: TrainConfig, info: dict) -> str:
     """The card's training command: ``training_command(cfg)``, or for an output ensemble
-    (litefer.train.average.ensemble_checkpoints) each member's, joined by " ; ", with the data
-    path the ensemble's card names."""
-    if not info.get("ensemble_of"):
+    (litefer.train.average.ensemble_checkpoints) or a weight average each run's behind it
+    (a soup member: each of its inputs), joined by " ; " in that order, with the data path the
+    card names."""
+    configs = _trained_configs(info)
+    if configs is None:
         return training_command(cfg)
     out = []
-    for member in info["ensemble_of"]:
-        m = TrainConfig.from_dict(member["config"]) if member.get("config") else TrainConfig()
+    for c in configs:
+        m = TrainConfig.from_dict(c) if c else TrainConfig()
         m.data = cfg.data
         out.append(training_command(m))
     return " ; ".join(out)
 
 
 def distillation_teachers(cfg: TrainConfig, info: dict) -> list[str]:
-    """The teachers the weights learnt from: the run's, or for an output ensemble every
-    member's (member order, each once)."""
-    if not info.get("ensemble_of"):
+    """The teachers the weights learnt from: the run's, or for an output ensemble or a weight
+    average every run's behind it (in order, each once)."""
+    configs = _trained_configs(info)
+    if configs is None:
         return list(cfg.teachers)
     out: list[str] = []
-    for member in info["ensemble_of"]:
-        out += [t for t in member.get("config", {}).get("teachers", []) if t not in out]
+    for c in configs:
+        out += [t for t in c.get("teachers", []) if t not in out]
     return out
 
 
@@ -74,14 +92,18 @@ def weights_origin(info: dict, cfg: TrainConfig) -> str:
     def short(path: str) -> Path:  # run folder / file name
         return Path(Path(path).parent.name) / Path(path).name
 
+    def soup(inputs: list[dict]) -> str:
+        parts = [f"{short(a['path'])} x {a['weight']:.2f}" for a in inputs]
+        return f"weight average of {len(parts)} checkpoints (`litefer average`): " + ", ".join(parts)
+
     if info.get("ensemble_of"):
-        parts = [str(short(m["path"])) for m in info["ensemble_of"]]
+        parts = [str(short(m["path"])) + (f" ({soup(m['averaged_from'])})"
+                                          if m.get("averaged_from") else "")
+                 for m in info["ensemble_of"]]
         return (f"output ensemble of {len(parts)} networks (`litefer average --ensemble`), "
                 "mean of their log-probabilities: " + ", ".join(parts))
     if info.get("averaged_from"):
-        parts = [f"{short(a['path'])} x {a['weight']:.2f}" for a in info["averaged_from"]]
-        return (f"weight average of {len(parts)} checkpoints (`litefer average`): "
-                + ", ".join(parts))
+        return soup(info["averaged_from"])
     epoch = info.get("epoch")
     if "val_acc" in info:
         return f"epoch {epoch} of {cfg.epochs}, chosen on {cfg.val_split}"

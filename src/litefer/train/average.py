@@ -43,7 +43,8 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
 
     Integer tensors (BatchNorm's step counters) are taken from the first checkpoint. The spec and
     training config are the first checkpoint's that stores a label prior (else the first's), so
-    a soup of logit-adjusted fine-tunes keeps its prior; ``averaged_from`` records the inputs.
+    a soup of logit-adjusted fine-tunes keeps its prior; ``averaged_from`` records each input's
+    path, weight (normalised), epoch and training config.
     ema: average each checkpoint's weight average (last.pt of a run trained with --ema).
     A single checkpoint is allowed with ``ema``: its weight average alone.
     Raises LiteferError for fewer than two checkpoints, weights that do not fit, different
@@ -78,8 +79,9 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
     keep = next((i for i, s in enumerate(specs) if s.prior), 0)
     return {"model": model, "spec": states[keep]["spec"], "epoch": states[keep].get("epoch"),
             "config": states[keep].get("config", {}),
-            "averaged_from": [{"path": str(p), "weight": w / total}
-                              for p, w in zip(paths, weights)]}
+            "averaged_from": [{"path": str(p), "weight": w / total, "epoch": st.get("epoch"),
+                               "config": st.get("config", {})}
+                              for p, w, st in zip(paths, weights, states)]}
 
 
 def ensemble_checkpoints(paths: list[str | Path]) -> dict:
@@ -92,7 +94,8 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
     store one (within 1e-4), and on their logit adjustment: a logit-adjusted member's raw scores
     are balanced against that prior, so members trained on other data or with another adjustment
     cannot share one prior correction. ``ensemble_of`` records each member's path, epoch and
-    training config; ``config`` is the first member's.
+    training config, and for a member that is itself a weight average its ``averaged_from``;
+    ``config`` is the first member's.
     Raises LiteferError for fewer than two checkpoints, disagreeing members, or an architecture
     with no registered ensemble of that size.
     """
@@ -125,7 +128,10 @@ def ensemble_checkpoints(paths: list[str | Path]) -> dict:
     return {"model": model, "spec": spec.to_json(), "epoch": states[0].get("epoch"),
             "config": config,
             "ensemble_of": [{"path": str(p), "epoch": st.get("epoch"),
-                             "config": st.get("config", {})} for p, st in zip(paths, states)]}
+                             "config": st.get("config", {}),
+                             **({"averaged_from": st["averaged_from"]}
+                                if st.get("averaged_from") else {})}
+                            for p, st in zip(paths, states)]}
 
 
 def save_average(paths: list[str | Path], out: str | Path, weights: list[float] | None = None,
