@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
@@ -31,3 +33,12 @@ def write_fer_csv(path, n=(140, 70, 70)):
     with gzip.open(path, "wt") as fh:
         fh.write("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
     return path
+
+
+def load_script(name: str, folder: str = "scripts"):
+    """The repository's ``folder/name.py`` (a script, not a package module) imported as a module."""
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

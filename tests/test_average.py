@@ -149,8 +149,9 @@ def test_a_soup_inside_an_ensemble_keeps_every_input_run_on_the_card(tmp_path):
     info = ensemble_checkpoints([tmp_path / "a.pt", tmp_path / "soup.pt"])
     assert [a["config"]["epochs"] for a in info["ensemble_of"][1]["averaged_from"]] == [8, 9]
     origin = weights_origin(info, TrainConfig())
-    assert origin.endswith(f", {tmp_path.name}/soup.pt (weight average of 2 checkpoints (`litefer average`): "
-                           f"{tmp_path.name}/b.pt x 0.25, {tmp_path.name}/c.pt x 0.75)")
+    assert origin.endswith(f", {tmp_path.name}/soup.pt (weight average of 2 checkpoints "
+                           f"(`litefer average`): {tmp_path.name}/b.pt x 0.25, "
+                           f"{tmp_path.name}/c.pt x 0.75)")
     command = weights_command(TrainConfig(data="d.csv"), info)
     assert [c.split("--epochs ")[1].split()[0] for c in command.split(" ; ")] == ["7", "8", "9"]
     assert distillation_teachers(TrainConfig(), info) == ["ta", "tb", "tc"]

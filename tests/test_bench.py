@@ -107,14 +107,9 @@ def test_test_frames_are_640x480_rgb(tmp_path):
 
 
 def _variants_table_script():
-    import importlib.util
-    from pathlib import Path
+    from helpers import load_script
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "variants_table.py"
-    spec = importlib.util.spec_from_file_location("variants_table", script)
-    vt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(vt)
-    return vt
+    return load_script("variants_table", "benchmarks")
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/models.md"])

@@ -359,13 +359,9 @@ def test_score_difference_point_matches_the_table_and_the_interval_is_paired():
 def test_ensemble_budget_selects_the_best_subset_within_the_member_limit():
     """scripts/ensemble_budget.py --max-members: the selection is the first of the sorted rows
     with at most N members (None: the first row), and None when no row qualifies."""
-    import importlib.util
-    from pathlib import Path
+    from helpers import load_script
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "ensemble_budget.py"
-    spec = importlib.util.spec_from_file_location("ensemble_budget", script)
-    eb = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(eb)
+    eb = load_script("ensemble_budget")
     rows = [{"members": ["a", "b", "c"], "score": 0.70}, {"members": ["a", "b"], "score": 0.69},
             {"members": ["c"], "score": 0.66}]
     assert eb.first_within(rows, "members", None) is rows[0]
@@ -385,15 +381,10 @@ def test_ensemble_budget_scores_a_logit_adjusted_network_as_its_output_ensemble_
     network whose spec records a logit-adjusted training loss gets the same rows as the same
     graph without that record, and the table's numbers for it."""
     pytest.importorskip("torch")
-    import importlib.util
-    from pathlib import Path
-
+    from helpers import load_script
     from litefer.evaltable import CKPLUS, MUXSPACE, build_table
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "ensemble_budget.py"
-    mod = importlib.util.spec_from_file_location("ensemble_budget", script)
-    eb = importlib.util.module_from_spec(mod)
-    mod.loader.exec_module(eb)
+    eb = load_script("ensemble_budget")
     root = tmp_path / "data"
     (root / "ckplus48").mkdir(parents=True)
     _ckplus(root / "ckplus48")

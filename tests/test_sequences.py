@@ -1,6 +1,5 @@
 """Sequence data: CK+ and clip-folder loaders on synthetic fixtures, ProbSequences round trip,
 synthetic camera clips, and the video metrics (flicker, clip accuracy) on hand-made sequences."""
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -13,8 +12,6 @@ from litefer.errors import DatasetError
 from litefer.labels import CKPLUS, FER2013
 from litefer.video.clips import ClipConfig, make_clip, make_clips
 from litefer.video.metrics import clip_report, flicker_per_100
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _png(path: Path, value: int, size=(49, 64)):
@@ -127,10 +124,9 @@ def test_clip_report_on_hand_made_sequences():
 
 
 def _script(name, folder="scripts"):
-    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from helpers import load_script
+
+    return load_script(name, folder)
 
 
 def test_make_clips_png_layout_loads_back(tmp_path):

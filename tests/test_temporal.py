@@ -233,14 +233,12 @@ def test_gru_names_and_missing_model_are_clear_errors():
 def test_gru_card_script_applies_the_selection_rule_and_writes_the_card(tmp_path):
     """scripts/gru_card.py: the highest PublicTest clip vote among GRUs with >= 5x less flicker
     wins; its file is copied and every number on the card comes from the run and the reports."""
-    import importlib.util
     import json
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gru_card.py"
-    spec = importlib.util.spec_from_file_location("gru_card", script)
-    gc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gc)
+    from helpers import load_script
+
+    gc = load_script("gru_card")
 
     def report(vote, reduction):
         return {"frame_accuracy": 0.6, "clip_accuracy_vote": vote, "clip_accuracy_last": 0.6,

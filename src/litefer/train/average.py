@@ -78,7 +78,7 @@ def average_checkpoints(paths: list[str | Path], weights: list[float] | None = N
             model[k] = v.clone()
     keep = next((i for i, s in enumerate(specs) if s.prior), 0)
     return {"model": model, "spec": states[keep]["spec"], "epoch": states[keep].get("epoch"),
-            "config": states[keep].get("config", {}),
+            "config": dict(states[keep].get("config", {})),  # not the input's own dict
             "averaged_from": [{"path": str(p), "weight": w / total, "epoch": st.get("epoch"),
                                "config": st.get("config", {})}
                               for p, w, st in zip(paths, weights, states)]}
