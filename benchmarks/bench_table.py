@@ -1,9 +1,11 @@
 """Print the speed table of results/bench/README.md (and the README's copy) from bench runs.
 
-    litefer bench --json > results/bench/bench_r1.json   # three times: r1, r2, r3
-    python benchmarks/bench_table.py results/bench/bench_r*.json
+    litefer bench --rounds 5 --round-gap 60 --json > results/bench/bench_rounds.json
+    python benchmarks/bench_table.py results/bench/bench_rounds.json
 
-One column per run and the median, so no published value is typed by hand.
+One column per run and the median, so no published value is typed by hand. A file written with
+``--rounds`` gives a column per round; files of single runs (``litefer bench --json``) give one
+each.
 """
 from __future__ import annotations
 
@@ -40,10 +42,18 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    runs = [json.loads(open(p).read()) for p in argv]
+    runs = []
+    for path in argv:
+        with open(path) as f:
+            result = json.load(f)
+        runs.extend(result.get("round_results") or [result])
     models = {r.get("model") for r in runs}
     print(f"model {', '.join(sorted(map(str, models)))}, detector {runs[0].get('detector')}, "
           f"{runs[0].get('pipeline_faces')} face(s) in {runs[0].get('frame')}")
+    cpus = sorted({f"{r['cpu_model']} ({r['cpu_count']} CPUs; {' '.join(r['cpu_isa'] or []) or '-'})"
+                   for r in runs if r.get("cpu_model")})
+    if cpus:
+        print(f"CPU {'; '.join(cpus)}")
     print(table(runs))
     return 0
 

@@ -82,6 +82,121 @@ def test_compare_runs_each_model_in_its_own_process(model_path, capsys):
     assert len(out["results"]) == 2 and out["ratios"][0]["ratios"]["params"] == 1.0
 
 
+def _run(model: str, p50: float, **extra) -> dict:
+    return {"model": model, "precision": "fp32", "params": 10, "file_bytes": 100,
+            "latency_ms_p50": p50, "pipeline_fps": None, "energy_source": "rapl", **extra}
+
+
+def test_rounds_are_summarised_by_their_median_with_the_range_kept():
+    from litefer.bench import summarise_rounds
+    from litefer.errors import LiteferError
+
+    runs = [_run("m", 0.6, cpu_percent=100.0), _run("m", 0.3, cpu_percent=140.0),
+            _run("m", 0.4)]
+    out = summarise_rounds(runs)
+    assert out["latency_ms_p50"] == pytest.approx(0.4) and out["spread"]["latency_ms_p50"] == [0.3, 0.6]
+    assert out["cpu_percent"] == pytest.approx(120.0)  # median of the rounds that measured it
+    assert out["pipeline_fps"] is None and "pipeline_fps" not in out["spread"]
+    assert out["params"] == 10 and out["rounds"] == 3 and out["round_results"] == runs
+    with pytest.raises(LiteferError, match="different models"):
+        summarise_rounds([_run("m", 0.5), _run("other", 0.5)])
+    with pytest.raises(LiteferError, match="no benchmark rounds"):
+        summarise_rounds([])
+
+
+def test_round_ratios_are_taken_within_each_round():
+    """Ratios within rounds (2.0, 1/3, 1.5: median 1.5), not of the medians (2.0 / 2.0)."""
+    from litefer.bench import compare_rounds
+
+    rounds = [[_run("a", 1.0), _run("b", 2.0)], [_run("a", 3.0), _run("b", 1.0)],
+              [_run("a", 2.0), _run("b", 3.0)]]
+    (row,) = compare_rounds(rounds)
+    assert row["ratios"]["latency_ms_p50"] == pytest.approx(1.5) and row["rounds"] == 3
+    assert row["model"] == "b.fp32" and row["baseline"] == "a.fp32"
+    assert row["ratios"]["file_bytes"] == 1.0 and row["ratios"]["pipeline_fps"] is None
+
+
+def test_rounds_alternate_the_order_of_models_and_pause_between_rounds(monkeypatch, capsys):
+    import litefer.commands.bench as cmd
+    from litefer.cli import main
+
+    calls, sleeps = [], []
+
+    def fake_run(args, model):
+        calls.append(model)
+        return _run(model, 1.0 + len(calls))
+
+    monkeypatch.setattr(cmd, "_run_isolated", fake_run)
+    monkeypatch.setattr(cmd.time, "sleep", sleeps.append)
+    assert main(["bench", "--compare", "a", "b", "--rounds", "3", "--round-gap", "7",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert calls == ["a", "b", "b", "a", "a", "b"] and sleeps == [7.0, 7.0]
+    a, b = out["results"]
+    assert a["rounds"] == 3 and [r["latency_ms_p50"] for r in a["round_results"]] == [2.0, 5.0, 6.0]
+    assert a["latency_ms_p50"] == 5.0 and b["latency_ms_p50"] == 4.0
+    assert out["ratios"][0]["ratios"]["latency_ms_p50"] == pytest.approx(np.median([1.5, 0.8, 7 / 6]))
+
+
+def test_rounds_of_one_model_report_medians(monkeypatch, capsys):
+    import litefer.commands.bench as cmd
+    from litefer.cli import main
+
+    p50s = iter([0.5, 0.3, 0.4])
+    monkeypatch.setattr(cmd, "_run_isolated", lambda args, model: _run(model, next(p50s)))
+    assert main(["bench", "--rounds", "3"]) == 0
+    captured = capsys.readouterr()
+    assert f"{DEFAULT_MODEL}.fp32" in captured.out and " 0.400 " in captured.out
+    assert "medians of 3 rounds; p50 ms ranged 0.300-0.500" in captured.err
+
+
+@pytest.mark.parametrize("argv", [["--rounds", "0"], ["--round-gap", "-1"],
+                                  ["--rounds", "2", "--load", "1"], ["--rounds", "2", "--video"]])
+def test_bad_round_settings_are_usage_errors(argv, capsys):
+    from litefer.cli import main
+
+    assert main(["bench", *argv]) == 2
+    assert "--round" in capsys.readouterr().err
+
+
+def test_bench_table_gives_a_column_per_round(tmp_path, capsys):
+    from helpers import load_script
+
+    from litefer.bench import summarise_rounds
+
+    bt = load_script("bench_table", "benchmarks")
+    rounds = summarise_rounds([_run("m", 0.5), _run("m", 0.3), _run("m", 0.4)])
+    (tmp_path / "rounds.json").write_text(json.dumps(rounds))
+    (tmp_path / "one.json").write_text(json.dumps(_run("m", 0.9)))
+    assert bt.main([str(tmp_path / "rounds.json"), str(tmp_path / "one.json")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "p50" in line)
+    assert row == "| classifier latency p50, batch 1 (ms) | 0.500 | 0.300 | 0.400 | 0.900 | 0.450 |"
+
+
+def test_results_say_which_cpu_measured_them(tmp_path):
+    from litefer.bench import cpu_facts
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu sse2 avx2 fma "
+                   "avx512f avx512_vnni\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 9B14\n")
+    facts = cpu_facts(x86)
+    assert facts["cpu_model"] == "AMD EPYC 9B14" and facts["cpu_count"] >= 1
+    assert facts["cpu_isa"] == ["avx2", "fma", "avx512f", "avx512_vnni"]
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm asimddp\n")
+    assert cpu_facts(arm)["cpu_isa"] == ["asimd", "asimddp"]
+    assert cpu_facts(tmp_path / "missing")["cpu_isa"] is None
+
+
+def test_results_name_shipped_files_inside_the_package_not_this_machines_folders(tmp_path):
+    from litefer.bench import shown_path
+    from litefer.runtime.weights import resolve_weights
+
+    path = resolve_weights(DEFAULT_MODEL)
+    assert shown_path(path) == f"litefer/weights/{path.name}"
+    assert shown_path(tmp_path / "m.onnx") == str(tmp_path / "m.onnx")
+
+
 def test_bench_and_graph_stats_do_not_import_torch(model_path):
     code = ("import sys, json\n"
             "from litefer.bench import BenchConfig, benchmark\n"

@@ -5,6 +5,11 @@ process CPU % and peak RSS, and energy per image where a meter is readable.
 Runtime half: numpy, OpenCV and onnxruntime only (``onnx`` is used, when installed, to count MACs
 of files whose spec lacks them). Timings: ``warmup`` untimed calls, then ``repeats`` timed calls;
 latency is the median (p50) and 95th percentile of the per-call wall time in milliseconds.
+
+One run times its calls within a fraction of a second, so a host whose speed drifts over minutes
+(a shared virtual machine) moves it as a whole. ``summarise_rounds`` and ``compare_rounds`` turn
+runs made at different times (``litefer bench --rounds N --round-gap S``) into one result: the
+median of each measured quantity over the rounds, and ratios taken within each round.
 """
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ FRAME_SIZE = (640, 480)  # width, height of the end-to-end test frame
 RAPL = Path("/sys/class/powercap/intel-rapl:0/energy_uj")
 DEFAULT_FRAME = Path(__file__).resolve().parent / "assets" / "astronaut.jpg"
 ACCELERATED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+CPUINFO = Path("/proc/cpuinfo")
+# Vector extensions that decide the speed of ONNX Runtime's CPU kernels (x86 and Arm names).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "asimd", "asimddp")
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,29 @@ def import_seconds() -> float | None:
     return float(np.median(runs))
 
 
+def cpu_facts(cpuinfo: Path = CPUINFO) -> dict:
+    """The CPU a result was measured on: ``cpu_model`` (name), ``cpu_count`` (logical CPUs this
+    process may use) and ``cpu_isa``, the entries of ISA_FLAGS it has (from ``cpuinfo``; None
+    where that file is unreadable, as on macOS and Windows)."""
+    import platform
+
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    facts = {"cpu_model": platform.processor() or platform.machine(), "cpu_count": count,
+             "cpu_isa": None}
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return facts
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    facts["cpu_model"] = fields.get("model name") or fields.get("hardware") or facts["cpu_model"]
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    facts["cpu_isa"] = [f for f in ISA_FLAGS if f in flags]
+    return facts
+
+
 def peak_rss_mb() -> float | None:
     """Peak resident set size of this process so far, in MB (None where unknown)."""
     try:
@@ -253,10 +284,10 @@ def benchmark(model: str | Path | None, cfg: BenchConfig = BenchConfig()) -> dic
     wall0, cpu0 = time.perf_counter(), _cpu_seconds()
     providers, skipped = select_providers(cfg.providers)
     clf = Classifier(model, threads=cfg.threads, providers=providers)
-    result = {"model": clf.spec.name, "path": str(clf.path),
+    result = {"model": clf.spec.name, "path": shown_path(clf.path),
               "precision": clf.spec.extra.get("precision", "fp32"),
               "providers": clf.session.get_providers(), "providers_skipped": skipped,
-              "threads": cfg.threads,
+              "threads": cfg.threads, **cpu_facts(),
               **static_facts(clf.path, clf.spec)}
     result.update(classifier_bench(clf, cfg, EnergyMeter()))
     result.update(batch_bench(clf, cfg))
@@ -267,6 +298,17 @@ def benchmark(model: str | Path | None, cfg: BenchConfig = BenchConfig()) -> dic
     return result
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a result records it: a shipped file relative to the installed package
+    (``litefer/weights/NAME.onnx``), so results do not carry one machine's folders; any other
+    file as given."""
+    package = Path(__file__).resolve().parent
+    try:
+        return str(Path(package.name) / Path(path).resolve().relative_to(package))
+    except ValueError:
+        return str(path)
+
+
 def _cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
@@ -275,6 +317,13 @@ def _cpu_seconds() -> float:
 RATIO_KEYS = ("params", "macs", "file_bytes", "zipped_bytes", "latency_ms_p50", "latency_ms_p95",
               "throughput_fps_b64", "pipeline_fps", "cpu_percent", "peak_rss_mb",
               "energy_mj_per_image")
+
+
+# Quantities measured anew in every run (static facts such as params and bytes are not).
+ROUND_KEYS = ("latency_ms_p50", "latency_ms_p95", "latency_ms_mean", "throughput_fps_b64",
+              "batch_faces_per_s", "single_faces_per_s", "batch_speedup", "pipeline_fps",
+              "cpu_percent", "peak_rss_mb", "energy_mj_per_image", "wall_seconds",
+              "import_seconds")
 
 
 def label(result: dict) -> str:
@@ -291,4 +340,43 @@ def compare(results: list[dict]) -> list[dict]:
         ratios = {k: (r[k] / base[k] if r.get(k) is not None and base.get(k) else None)
                   for k in RATIO_KEYS}
         rows.append({"model": label(r), "baseline": label(base), "ratios": ratios})
+    return rows
+
+
+def summarise_rounds(rounds: Sequence[dict]) -> dict:
+    """One result from runs of one model made at different times: each quantity of ROUND_KEYS is
+    the median over the rounds that measured it (None where none did), ``spread`` maps it to
+    [lowest, highest], ``round_results`` keeps every run, ``rounds`` counts them; the static
+    facts are the first run's. Raises LiteferError for no runs or runs of different models."""
+    if not rounds:
+        raise LiteferError("no benchmark rounds to summarise")
+    names = sorted({label(r) for r in rounds})
+    if len(names) > 1:
+        raise LiteferError(f"benchmark rounds of different models: {', '.join(names)}")
+    out, spread = dict(rounds[0]), {}
+    for key in ROUND_KEYS:
+        values = [r[key] for r in rounds if r.get(key) is not None]
+        out[key] = float(np.median(values)) if values else None
+        if values:
+            spread[key] = [float(min(values)), float(max(values))]
+    out.update(rounds=len(rounds), spread=spread, round_results=list(rounds))
+    return out
+
+
+def compare_rounds(rounds: Sequence[Sequence[dict]]) -> list[dict]:
+    """``compare`` for models measured in rounds (``rounds[i][j]``: model j in round i, the same
+    models in the same positions every round): each ratio is the median of the ratios taken
+    within a round, so a host that slows down between rounds moves both sides of a ratio."""
+    if not rounds:
+        raise LiteferError("no benchmark rounds to compare")
+    per_round = [compare(list(r)) for r in rounds]
+    rows = []
+    for j, first in enumerate(per_round[0]):
+        ratios = {}
+        for key in RATIO_KEYS:
+            values = [rows_i[j]["ratios"][key] for rows_i in per_round
+                      if rows_i[j]["ratios"][key] is not None]
+            ratios[key] = float(np.median(values)) if values else None
+        rows.append({"model": first["model"], "baseline": first["baseline"], "ratios": ratios,
+                     "rounds": len(rounds)})
     return rows

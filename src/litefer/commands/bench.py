@@ -5,6 +5,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 
 from ..errors import LiteferError
 
@@ -42,7 +43,15 @@ def add_parser(sub, name: str) -> None:
                         "pipeline FPS always uses the Recognizer defaults")
     p.add_argument("--providers", nargs="+", default=[], help="e.g. cuda tensorrt cpu "
                                                               "(missing ones are skipped)")
-    p.add_argument("--json", action="store_true", help="one JSON object (a list with --compare)")
+    p.add_argument("--rounds", type=int, default=1, metavar="N",
+                   help="measure N times, each in its own process (with --compare the models "
+                        "take turns, every other round in reverse order) and report the median "
+                        "of each quantity over the rounds, with its range; ratios are taken "
+                        "within each round")
+    p.add_argument("--round-gap", type=float, default=0.0, metavar="SECONDS",
+                   help="--rounds: pause between rounds, so they sample the host over minutes")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object ({results, ratios} with --compare)")
     p.add_argument("--video", action="store_true",
                    help="end-to-end video FPS on synthetic 640x480 clips with 1 and 4 faces, "
                         "with and without --detect-every (uses --frames, --detector, --threads)")
@@ -93,6 +102,30 @@ def _run_isolated(args: argparse.Namespace, model: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def _measure_rounds(args: argparse.Namespace, models: list[str]) -> list[list[dict]]:
+    """rounds[i][j]: ``models[j]`` benchmarked in round i, each in its own process; odd rounds
+    run the models in reverse order, and ``--round-gap`` seconds pass between rounds."""
+    rounds = []
+    for i in range(args.rounds):
+        if i and args.round_gap > 0:
+            time.sleep(args.round_gap)
+        order = list(range(len(models)))[::1 if i % 2 == 0 else -1]
+        got = {}
+        for j in order:
+            if args.rounds > 1:
+                print(f"bench: round {i + 1}/{args.rounds}, {models[j]}", file=sys.stderr,
+                      flush=True)
+            got[j] = _run_isolated(args, models[j])
+        rounds.append([got[j] for j in range(len(models))])
+    return rounds
+
+
+def _default_name() -> str:
+    from ..runtime.weights import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
 def _fmt(fmt: str, value) -> str:
     return "-" if value is None else fmt.format(value)
 
@@ -100,6 +133,11 @@ def _fmt(fmt: str, value) -> str:
 def _print(results: list[dict], ratios: list[dict]) -> None:
     from ..bench import label
 
+    for r in results:
+        if r.get("rounds", 1) > 1:
+            low, high = r["spread"].get("latency_ms_p50", [None, None])
+            print(f"{label(r)}: medians of {r['rounds']} rounds; p50 ms ranged "
+                  f"{_fmt('{:.3f}', low)}-{_fmt('{:.3f}', high)}", file=sys.stderr)
     names = [label(r) for r in results] + [f"{r['model']} / {r['baseline']}" for r in ratios]
     w = max(len(n) for n in names) + 1
     print(f"{'model':<{w}} " + " ".join(f"{title:>12}" for _, title, _ in SHOWN))
@@ -110,6 +148,9 @@ def _print(results: list[dict], ratios: list[dict]) -> None:
               + " ".join(f"{_fmt('{:.3f}', row['ratios'].get(k)):>12}" for k, _, _ in SHOWN))
     notes = {f"{label(r)}: {r['pipeline_reason']}" for r in results if r.get("pipeline_reason")}
     notes |= {f"energy: {r['energy_note']}" for r in results if not r.get("energy_source")}
+    notes |= {f"cpu: {r['cpu_model']}, {r['cpu_count']} logical CPUs, vector extensions "
+              f"{' '.join(r['cpu_isa']) if r.get('cpu_isa') is not None else 'unknown'}"
+              for r in results if r.get("cpu_model")}
     for note in sorted(notes):
         print(f"note: {note}", file=sys.stderr)
 
@@ -174,17 +215,33 @@ def _run_load(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import benchmark, compare
+    from ..bench import benchmark, compare_rounds, summarise_rounds
 
+    if args.rounds < 1 or args.round_gap < 0:
+        print("litefer bench: --rounds must be >= 1 and --round-gap >= 0", file=sys.stderr)
+        return 2
+    if args.rounds > 1 and (args.video or args.load is not None):
+        print("litefer bench: --rounds measures the model benchmark; --video and --load have "
+              "their own repeats (--frames, --runs)", file=sys.stderr)
+        return 2
     if args.video:
         return _run_video(args)
     if args.load is not None:
         return _run_load(args)
 
-    if args.compare:
-        models = ([args.model] if args.model else []) + args.compare
-        results = [_run_isolated(args, m) for m in models]
-        ratios = compare(results)
+    if args.compare or args.rounds > 1:
+        models = ([args.model] if args.model else []) + (args.compare or [])
+        models = models or [_default_name()]
+        rounds = _measure_rounds(args, models)
+        results = (rounds[0] if args.rounds == 1 else
+                   [summarise_rounds([r[j] for r in rounds]) for j in range(len(models))])
+        ratios = compare_rounds(rounds)
+        if not args.compare:
+            if args.json:
+                print(json.dumps(results[0]))
+            else:
+                _print(results, [])
+            return 0
         if args.json:
             print(json.dumps({"results": results, "ratios": ratios}))
         else:
