@@ -120,6 +120,10 @@ def test_cli_prints_both_conditions(capsys, monkeypatch):
     assert run_cli(["--load", "1", "--runs", "1", "--frames", "2", "--warmup", "1"]) == 0
     out = capsys.readouterr()
     assert "idle median" in out.out and "1 busy slowest" in out.out
+    from litefer.bench import cpu_facts
+
+    facts = cpu_facts()  # the header names the CPU that measured the rates
+    assert f"{facts['cpu_count']} CPUs ({facts['cpu_model']};" in out.out.splitlines()[0]
     assert out.out.splitlines()[-1].startswith("litefer")
     assert "pip install fer" in out.err
     assert children() == before

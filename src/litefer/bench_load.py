@@ -210,8 +210,10 @@ def load_bench(model: str | Path | None, frame: str | None = None, detector: str
     finally:
         if fer:
             fer.close()
+    from .bench import cpu_facts
+
     return {"model": rec.spec.name, "detector": rec.detector.name, "faces": faces,
-            "cpu_count": os.cpu_count(), "config": asdict(cfg),
+            **cpu_facts(), "config": asdict(cfg),
             "litefer": {"idle": summary(idle[0]), "loaded": summary(loaded[0])},
             "fer": None if fer is None else {"version": fer.version, "faces": fer.faces,
                                              "idle": summary(idle[1]),

@@ -193,7 +193,8 @@ def _run_load(args: argparse.Namespace) -> int:
     loaded = f"{args.load} busy"
     print(f"pipeline frames/s, 640x480, {result['faces']} face(s), {result['model']} / "
           f"{result['detector']}, {cfg.runs} runs x {cfg.frames} frames, {result['cpu_count']} "
-          f"CPUs: idle, then beside {args.load} busy processes")
+          f"CPUs ({result['cpu_model']}; {' '.join(result['cpu_isa'] or []) or '-'}): idle, "
+          f"then beside {args.load} busy processes")
     print(f"{'':<12} {'idle median':>12} {'idle slowest':>13} {loaded + ' median':>14} "
           f"{loaded + ' slowest':>15}")
     rows = [("litefer", result["litefer"])]
