@@ -340,3 +340,4 @@ def test_bench_video_reports_fps_per_run(capsys):
     for r in result["runs"]:
         assert r["fps"] > 0 and r["frames"] == 4 and r["faces_per_frame"] == 1.0
         assert r["target_fps"] == 60.0 and isinstance(r["meets_target"], bool)
+    assert result["cpu_count"] >= 1 and result["cpu_model"]  # which machine measured it

@@ -124,6 +124,8 @@ def video_bench(model, cfg: VideoBenchConfig = VideoBenchConfig()) -> dict:
                 row["meets_target"] = None if row["fps"] is None or target is None \
                     else row["fps"] >= target
                 runs.append(row)
+    from ..bench import cpu_facts
+
     return {"model": rec.spec.name, "detector": type(rec.detector).__name__,
             "detect_size": getattr(rec.detector, "detect_size", None),
-            "frame_size": list(SIZE), "runs": runs, "config": asdict(cfg)}
+            "frame_size": list(SIZE), "runs": runs, **cpu_facts(), "config": asdict(cfg)}
