@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -54,19 +53,16 @@ def row(weight, result: dict) -> str:
 
 
 def machine() -> str:
+    """This CPU as the bench records it (model, logical cores, vector extensions) and the ONNX
+    Runtime version."""
     import onnxruntime
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
+    from litefer.bench import cpu_facts
 
-    return f"{cpu}, {os.cpu_count()} logical cores, onnxruntime {onnxruntime.__version__}"
+    cpu = cpu_facts()
+    isa = "unknown" if cpu["cpu_isa"] is None else (" ".join(cpu["cpu_isa"]) or "none listed")
+    return (f"{cpu['cpu_model']}, {cpu['cpu_count']} logical cores, vector extensions {isa}, "
+            f"onnxruntime {onnxruntime.__version__}")
 
 
 def table(args: argparse.Namespace) -> str:
