@@ -186,6 +186,10 @@ def test_image_folder_missing_or_unmatched_class_folders(tmp_path):
         load_image_folder(tmp_path / "splits")
     with pytest.raises(DatasetError, match="dataset folder not found"):
         load_image_folder(tmp_path / "absent")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError, match=r"notes.txt is a file, not a dataset folder: give a "
+                                           r"FER2013 CSV \(.csv / .csv.gz\)"):
+        load_image_folder(tmp_path / "notes.txt")
 
 
 def test_image_folder_unknown_class_raises_or_skips(tmp_path):

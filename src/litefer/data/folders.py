@@ -50,6 +50,10 @@ def _check_args(size: Size, on_error: str) -> Size:
 
 def _need_dir(path: str | Path) -> Path:
     path = Path(path)
+    if path.is_file():
+        raise DatasetError(f"{path} is a file, not a dataset folder: give a FER2013 CSV "
+                           "(.csv / .csv.gz) or a folder (class subfolders, CK+48, muxspace "
+                           "manifest.csv)")
     if not path.is_dir():
         raise DatasetError(f"dataset folder not found: {path}")
     return path
