@@ -36,6 +36,20 @@ def bench(path: Path, args: argparse.Namespace) -> dict:
     return json.loads(out.stdout)
 
 
+def bench_all(paths: list[Path], args: argparse.Namespace) -> list[dict]:
+    """``bench`` of every path in ``args.rounds`` rounds: each round takes the variants in turn
+    (every other round in reverse order), so a host that drifts slows them alike; with more than
+    one round each result is the median over its rounds (``litefer.bench.summarise_rounds``)."""
+    from litefer.bench import summarise_rounds
+
+    runs: list[list[dict]] = [[] for _ in paths]
+    for k in range(args.rounds):
+        order = range(len(paths)) if k % 2 == 0 else reversed(range(len(paths)))
+        for i in order:
+            runs[i].append(bench(paths[i], args))
+    return [r[0] if args.rounds == 1 else summarise_rounds(r) for r in runs]
+
+
 def _num(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -71,15 +85,19 @@ def table(args: argparse.Namespace) -> str:
     weights = list_weights(Path(args.weights) if args.weights else WEIGHTS_DIR)
     if not weights:
         raise SystemExit("no shipped weights found (arch.tag.precision.onnx)")
-    results = [(w, bench(w.path, args)) for w in weights]
+    results = list(zip(weights, bench_all([w.path for w in weights], args)))
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += [row(w, r) for w, r in results]
     detectors = sorted({r.get("detector") or "-" for _, r in results})
+    rounds_note = (f", each cell the median of {args.rounds} runs taken in turns"
+                   if args.rounds > 1 else "")
     lines += ["", f"Measured on {machine()}; {args.threads or 'default'} ONNX Runtime thread(s); "
-              f"latency = median / p95 of {args.repeats} batch-1 calls after warm-up; pipeline = "
+              f"latency = median / p95 of {args.repeats} batch-1 calls after warm-up"
+              f"{rounds_note}; pipeline = "
               f"detect ({', '.join(detectors)}) + align + classify on a 640x480 frame with one "
               f"face; accuracy from each model card. Regenerate with "
               f"`python benchmarks/variants_table.py"
+              f"{f' --rounds {args.rounds}' if args.rounds > 1 else ''}"
               f"{' --write ' + args.write if args.write else ''}`."]
     return "\n".join(lines)
 
@@ -149,11 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=300)
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="bench every variant this many times, in turns; cells are medians")
     p.add_argument("--detector", default="auto")
     p.add_argument("--frame", default=None, help="image with one face for the pipeline FPS")
     p.add_argument("--cards-only", action="store_true",
                    help="only the models table (from the cards; no benchmarks)")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be >= 1")
     path = Path(args.write) if args.write else None
     want_models = args.cards_only or path is None or MODELS_START in path.read_text()
     models = models_table(Path(args.weights) if args.weights else None) if want_models else None

@@ -260,6 +260,27 @@ def test_models_table_reads_every_cell_from_the_cards(tmp_path):
     assert readme.read_text() == f"a\n{vt.MODELS_START}\n{vt.models_table(tmp_path)}\n{vt.MODELS_END}\nb\n"
 
 
+def test_variants_table_rounds_take_the_variants_in_turn(monkeypatch):
+    import argparse
+    from pathlib import Path
+
+    vt = _variants_table_script()
+    calls = []
+
+    def fake_bench(path, args):
+        calls.append(path.name)
+        return _run(path.stem, float(len(calls)))
+
+    monkeypatch.setattr(vt, "bench", fake_bench)
+    a, b = Path("a.onnx"), Path("b.onnx")
+    out = vt.bench_all([a, b], argparse.Namespace(rounds=3))
+    assert calls == ["a.onnx", "b.onnx", "b.onnx", "a.onnx", "a.onnx", "b.onnx"]
+    assert [r["latency_ms_p50"] for r in out] == [4.0, 3.0] and out[0]["rounds"] == 3
+    calls.clear()
+    (one,) = vt.bench_all([a], argparse.Namespace(rounds=1))
+    assert one["latency_ms_p50"] == 1.0 and "rounds" not in one
+
+
 def test_variants_table_is_written_between_the_markers(model_path, tmp_path):
     import shutil
 
