@@ -297,3 +297,14 @@ def test_variants_table_is_written_between_the_markers(model_path, tmp_path):
     text = readme.read_text()
     assert "old table" not in text and text.endswith(f"{vt.END}\nafter\n")
     assert "| mini_xception.bench | fp32 | 56,951 | 5,520,448 |" in text and "0.6543" in text
+
+
+def test_classifier_threads_times_every_setting_in_every_window(capsys):
+    from helpers import load_script
+
+    ct = load_script("classifier_threads", "benchmarks")
+    out = ct.window_medians(None, [1, 0], windows=3, calls=4, warmup=1)
+    assert sorted(out) == [0, 1] and all(len(v) == 3 and min(v) > 0 for v in out.values())
+    assert f"{DEFAULT_MODEL}: 3 windows of 4 batch-1 calls" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        ct.main(["--windows", "0"])
