@@ -46,6 +46,10 @@ def main(argv: list[str]) -> int:
     for path in argv:
         with open(path) as f:
             result = json.load(f)
+        if "results" in result:  # `litefer bench --compare --json`: one file, several models
+            print(f"bench_table: {path} holds a --compare result; give files of one model's "
+                  "runs (`litefer bench --json`, with or without --rounds)", file=sys.stderr)
+            return 2
         runs.extend(result.get("round_results") or [result])
     models = {r.get("model") for r in runs}
     print(f"model {', '.join(sorted(map(str, models)))}, detector {runs[0].get('detector')}, "

@@ -171,6 +171,9 @@ def test_bench_table_gives_a_column_per_round(tmp_path, capsys):
     assert bt.main([str(tmp_path / "rounds.json"), str(tmp_path / "one.json")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "p50" in line)
     assert row == "| classifier latency p50, batch 1 (ms) | 0.500 | 0.300 | 0.400 | 0.900 | 0.450 |"
+    (tmp_path / "compare.json").write_text(json.dumps({"results": [rounds], "ratios": []}))
+    assert bt.main([str(tmp_path / "compare.json")]) == 2
+    assert "holds a --compare result" in capsys.readouterr().err
 
 
 def test_results_say_which_cpu_measured_them(tmp_path):
