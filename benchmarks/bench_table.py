@@ -54,10 +54,11 @@ def main(argv: list[str]) -> int:
     models = {r.get("model") for r in runs}
     print(f"model {', '.join(sorted(map(str, models)))}, detector {runs[0].get('detector')}, "
           f"{runs[0].get('pipeline_faces')} face(s) in {runs[0].get('frame')}")
-    cpus = sorted({f"{r['cpu_model']} ({r['cpu_count']} CPUs; {' '.join(r['cpu_isa'] or []) or '-'})"
-                   for r in runs if r.get("cpu_model")})
+    from litefer.bench import cpu_label
+
+    cpus = sorted({cpu_label(r) for r in runs if r.get("cpu_model")})
     if cpus:
-        print(f"CPU {'; '.join(cpus)}")
+        print(f"on {'; '.join(cpus)}")
     print(table(runs))
     return 0
 

@@ -21,23 +21,22 @@ import numpy as np
 def window_medians(model: str | None, threads: list[int], windows: int, calls: int,
                    warmup: int = 20) -> dict[int, list[float]]:
     """{threads: [median ms of each window]} for float32 random batch-1 inputs."""
-    from litefer.bench import cpu_facts, timed
+    from litefer.bench import cpu_facts, cpu_label, in_turns, timed
     from litefer.runtime import Classifier
 
     clfs = {t: Classifier(model, threads=t) for t in threads}
     spec = next(iter(clfs.values())).spec
     x = np.random.default_rng(0).standard_normal(
         (1, spec.channels, *spec.input_size)).astype(np.float32)
-    out: dict[int, list[float]] = {t: [] for t in threads}
-    for k in range(windows):
-        for t in threads if k % 2 == 0 else threads[::-1]:
-            times = timed(lambda: clfs[t].run(x), warmup, calls)
-            out[t].append(float(np.median(times) * 1e3))
-    facts = cpu_facts()
-    isa = " ".join(facts["cpu_isa"] or []) or "-"
+
+    def window_ms(_: int, j: int) -> float:
+        clf = clfs[threads[j]]
+        return float(np.median(timed(lambda: clf.run(x), warmup, calls)) * 1e3)
+
+    rows = in_turns(window_ms, len(threads), windows)
     print(f"{spec.name}: {windows} windows of {calls} batch-1 calls per setting, taken in turns; "
-          f"CPU {facts['cpu_model']} ({facts['cpu_count']} CPUs; {isa})")
-    return out
+          f"{cpu_label(cpu_facts())}")
+    return {t: [r[j] for r in rows] for j, t in enumerate(threads)}
 
 
 def main(argv: list[str] | None = None) -> int:

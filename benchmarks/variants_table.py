@@ -37,16 +37,13 @@ def bench(path: Path, args: argparse.Namespace) -> dict:
 
 
 def bench_all(paths: list[Path], args: argparse.Namespace) -> list[dict]:
-    """``bench`` of every path in ``args.rounds`` rounds: each round takes the variants in turn
-    (every other round in reverse order), so a host that drifts slows them alike; with more than
-    one round each result is the median over its rounds (``litefer.bench.summarise_rounds``)."""
-    from litefer.bench import summarise_rounds
+    """``bench`` of every path in ``args.rounds`` rounds, the variants in turns
+    (``litefer.bench.in_turns``); with more than one round each result is the median over its
+    rounds (``litefer.bench.summarise_rounds``)."""
+    from litefer.bench import in_turns, summarise_rounds
 
-    runs: list[list[dict]] = [[] for _ in paths]
-    for k in range(args.rounds):
-        order = range(len(paths)) if k % 2 == 0 else reversed(range(len(paths)))
-        for i in order:
-            runs[i].append(bench(paths[i], args))
+    rounds = in_turns(lambda _, i: bench(paths[i], args), len(paths), args.rounds)
+    runs = [[r[i] for r in rounds] for i in range(len(paths))]
     return [r[0] if args.rounds == 1 else summarise_rounds(r) for r in runs]
 
 
@@ -71,12 +68,9 @@ def machine() -> str:
     Runtime version."""
     import onnxruntime
 
-    from litefer.bench import cpu_facts
+    from litefer.bench import cpu_facts, cpu_label
 
-    cpu = cpu_facts()
-    isa = "unknown" if cpu["cpu_isa"] is None else (" ".join(cpu["cpu_isa"]) or "none listed")
-    return (f"{cpu['cpu_model']}, {cpu['cpu_count']} logical cores, vector extensions {isa}, "
-            f"onnxruntime {onnxruntime.__version__}")
+    return f"{cpu_label(cpu_facts())}, onnxruntime {onnxruntime.__version__}"
 
 
 def table(args: argparse.Namespace) -> str:

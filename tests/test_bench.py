@@ -117,6 +117,7 @@ def test_round_ratios_are_taken_within_each_round():
 
 
 def test_rounds_alternate_the_order_of_models_and_pause_between_rounds(monkeypatch, capsys):
+    import litefer.bench as litefer_bench
     import litefer.commands.bench as cmd
     from litefer.cli import main
 
@@ -127,7 +128,7 @@ def test_rounds_alternate_the_order_of_models_and_pause_between_rounds(monkeypat
         return _run(model, 1.0 + len(calls))
 
     monkeypatch.setattr(cmd, "_run_isolated", fake_run)
-    monkeypatch.setattr(cmd.time, "sleep", sleeps.append)
+    monkeypatch.setattr(litefer_bench.time, "sleep", sleeps.append)
     assert main(["bench", "--compare", "a", "b", "--rounds", "3", "--round-gap", "7",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

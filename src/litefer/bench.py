@@ -266,6 +266,29 @@ def cpu_facts(cpuinfo: Path = CPUINFO) -> dict:
     return facts
 
 
+def cpu_label(facts: dict) -> str:
+    """``cpu_facts`` (or a result that holds them) in one phrase, e.g. "2 CPUs (AMD EPYC; avx2
+    fma)"; extensions "-" where none of ISA_FLAGS is present, "unknown" where unreadable."""
+    isa = facts.get("cpu_isa")
+    isa = "unknown" if isa is None else (" ".join(isa) or "-")
+    return f"{facts['cpu_count']} CPUs ({facts['cpu_model']}; {isa})"
+
+
+def in_turns(measure: Callable[[int, int], object], count: int, rounds: int,
+             gap_s: float = 0.0) -> list[list]:
+    """``rows[i][j] = measure(i, j)``, setting j of ``count`` in round i of ``rounds``: every
+    other round takes the settings in reverse order, and ``gap_s`` seconds pass between rounds,
+    so a host whose speed drifts slows every setting alike."""
+    rows = []
+    for i in range(rounds):
+        if i and gap_s > 0:
+            time.sleep(gap_s)
+        order = list(range(count))[::1 if i % 2 == 0 else -1]
+        got = {j: measure(i, j) for j in order}
+        rows.append([got[j] for j in range(count)])
+    return rows
+
+
 def peak_rss_mb() -> float | None:
     """Peak resident set size of this process so far, in MB (None where unknown)."""
     try:

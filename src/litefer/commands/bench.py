@@ -5,7 +5,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
 from ..errors import LiteferError
 
@@ -103,21 +102,17 @@ def _run_isolated(args: argparse.Namespace, model: str) -> dict:
 
 
 def _measure_rounds(args: argparse.Namespace, models: list[str]) -> list[list[dict]]:
-    """rounds[i][j]: ``models[j]`` benchmarked in round i, each in its own process; odd rounds
-    run the models in reverse order, and ``--round-gap`` seconds pass between rounds."""
-    rounds = []
-    for i in range(args.rounds):
-        if i and args.round_gap > 0:
-            time.sleep(args.round_gap)
-        order = list(range(len(models)))[::1 if i % 2 == 0 else -1]
-        got = {}
-        for j in order:
-            if args.rounds > 1:
-                print(f"bench: round {i + 1}/{args.rounds}, {models[j]}", file=sys.stderr,
-                      flush=True)
-            got[j] = _run_isolated(args, models[j])
-        rounds.append([got[j] for j in range(len(models))])
-    return rounds
+    """rounds[i][j]: ``models[j]`` benchmarked in round i, each in its own process, the models in
+    turns (``litefer.bench.in_turns``) with ``--round-gap`` seconds between rounds."""
+    from ..bench import in_turns
+
+    def measure(i: int, j: int) -> dict:
+        if args.rounds > 1:
+            print(f"bench: round {i + 1}/{args.rounds}, {models[j]}", file=sys.stderr,
+                  flush=True)
+        return _run_isolated(args, models[j])
+
+    return in_turns(measure, len(models), args.rounds, args.round_gap)
 
 
 def _default_name() -> str:
@@ -131,7 +126,7 @@ def _fmt(fmt: str, value) -> str:
 
 
 def _print(results: list[dict], ratios: list[dict]) -> None:
-    from ..bench import label
+    from ..bench import cpu_label, label
 
     for r in results:
         if r.get("rounds", 1) > 1:
@@ -148,9 +143,7 @@ def _print(results: list[dict], ratios: list[dict]) -> None:
               + " ".join(f"{_fmt('{:.3f}', row['ratios'].get(k)):>12}" for k, _, _ in SHOWN))
     notes = {f"{label(r)}: {r['pipeline_reason']}" for r in results if r.get("pipeline_reason")}
     notes |= {f"energy: {r['energy_note']}" for r in results if not r.get("energy_source")}
-    notes |= {f"cpu: {r['cpu_model']}, {r['cpu_count']} logical CPUs, vector extensions "
-              f"{' '.join(r['cpu_isa']) if r.get('cpu_isa') is not None else 'unknown'}"
-              for r in results if r.get("cpu_model")}
+    notes |= {f"cpu: {cpu_label(r)}" for r in results if r.get("cpu_model")}
     for note in sorted(notes):
         print(f"note: {note}", file=sys.stderr)
 
@@ -178,6 +171,7 @@ def _run_video(args: argparse.Namespace) -> int:
 
 
 def _run_load(args: argparse.Namespace) -> int:
+    from ..bench import cpu_label
     from ..bench_load import LoadConfig, load_bench
 
     if args.load < 0 or args.runs < 1 or args.frames < 1:
@@ -192,9 +186,8 @@ def _run_load(args: argparse.Namespace) -> int:
         return 0
     loaded = f"{args.load} busy"
     print(f"pipeline frames/s, 640x480, {result['faces']} face(s), {result['model']} / "
-          f"{result['detector']}, {cfg.runs} runs x {cfg.frames} frames, {result['cpu_count']} "
-          f"CPUs ({result['cpu_model']}; {' '.join(result['cpu_isa'] or []) or '-'}): idle, "
-          f"then beside {args.load} busy processes")
+          f"{result['detector']}, {cfg.runs} runs x {cfg.frames} frames, "
+          f"{cpu_label(result)}: idle, then beside {args.load} busy processes")
     print(f"{'':<12} {'idle median':>12} {'idle slowest':>13} {loaded + ' median':>14} "
           f"{loaded + ' slowest':>15}")
     rows = [("litefer", result["litefer"])]
